@@ -1,0 +1,86 @@
+# glidefs build. `make` builds the three programs; `make test` and
+# `make demo` first install whatever this machine lacks (ci/deps.sh).
+
+CC ?= cc
+BUILD ?= build
+PKGS := liburing libsystemd libprotobuf-c libcurl zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wno-unused-parameter -fno-strict-aliasing \
+	-D_GNU_SOURCE -I. -Icommon -I$(BUILD)/proto $(PKG_CFLAGS) -MMD -MP
+LDLIBS += $(PKG_LIBS) -lpthread
+
+# SAN=1 builds everything under AddressSanitizer and UBSan into build-san/.
+ifeq ($(SAN),1)
+BUILD := build-san
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+PROTOS := control worker
+PROTO_C := $(PROTOS:%=$(BUILD)/proto/%.pb-c.c)
+PROTO_H := $(PROTOS:%=$(BUILD)/proto/%.pb-c.h)
+
+COMMON_SRC := $(wildcard common/*.c)
+SUPERVISOR_SRC := $(wildcard supervisor/*.c)
+WORKER_SRC := $(wildcard worker/*.c)
+GLIDECTL_SRC := $(wildcard glidectl/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PROTO_C:.c=.o)
+
+PROGRAMS := $(BUILD)/glidefsd $(BUILD)/glidefs-worker $(BUILD)/glidectl
+
+.PHONY: all deps test unit-tests demo clean
+.DEFAULT_GOAL := all
+
+all: $(PROGRAMS)
+
+$(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto
+	@mkdir -p $(@D)
+	protoc-c --proto_path=proto --c_out=$(BUILD)/proto $<
+
+# Generated headers must exist before any object that may include them.
+$(BUILD)/obj/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c $(PROTO_H)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(BUILD)/glidefsd: $(call obj,$(SUPERVISOR_SRC)) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/glidefs-worker: $(call obj,$(WORKER_SRC)) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/glidectl: $(call obj,$(GLIDECTL_SRC)) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Host unit tests (cmocka), one binary per tests/unit/test_*.c.
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+$(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ) | $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(COMMON_OBJ) $(LDLIBS) -lcmocka
+
+unit-tests: $(UNIT_BIN)
+
+deps:
+	@ci/deps.sh
+
+test: deps
+	@tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@ci/demo.sh
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,28 @@
+#!/bin/bash
+# Install what building and testing glidefs needs on a Debian 12 machine,
+# and nothing when it is all there already. Part of `make test` and
+# `make demo`, so a fresh machine needs no manual step.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+pkgs=(
+	# build
+	gcc make pkg-config liburing-dev libsystemd-dev libprotobuf-c-dev
+	protobuf-c-compiler libcurl4-openssl-dev zlib1g-dev
+	# tests
+	libcmocka-dev fio e2fsprogs util-linux python3 systemd
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	[ "$(id -u)" = 0 ] || { echo "deps: need root to install packages" >&2; exit 1; }
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+"$here/vm/deps.sh"

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * glidectl: the operator's command line for glidefsd. One request per
+ * run over the control socket; human output by default, --json for
+ * scripts. Exit status: 0 success, 1 the supervisor refused or failed
+ * the operation, 2 bad usage, 3 the supervisor could not be reached.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "control.pb-c.h"
+#include "frame.h"
+#include "transport.h"
+#include "ublk_uapi.h"
+#include "util.h"
+
+#define DEFAULT_SOCKET "/run/glidefs/glidefs.sock"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+static const char *socket_path = DEFAULT_SOCKET;
+static bool json;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: glidectl [--socket PATH] COMMAND [ARGS]\n"
+		"\n"
+		"Commands:\n"
+		"  create NAME --size SIZE [--queues N] [--depth N]\n"
+		"              [--transport auto|zero-copy|user-copy|copy]\n"
+		"                        create an export; prints its device\n"
+		"  list [--json]         list exports\n"
+		"  status NAME [--json]  show one export, as the kernel sees it\n"
+		"  delete NAME           stop an export and remove it with its cache\n"
+		"\n"
+		"Options:\n"
+		"  --socket PATH  the supervisor's socket (or $GLIDEFS_SOCKET;\n"
+		"                 default " DEFAULT_SOCKET ")\n"
+		"  -h, --help     this text\n"
+		"\n"
+		"SIZE takes K, M, G, T suffixes (powers of 1024).\n"
+		"Exit status: 0 ok, 1 the operation failed, 2 usage, 3 no supervisor.\n");
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "glidectl: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'glidectl --help'.\n");
+	return EXIT_USAGE;
+}
+
+static int call(const Glidefs__Control__Request *req, Glidefs__Control__Response **out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	ProtobufCMessage *m = NULL;
+	int r;
+
+	if (strlen(socket_path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "glidectl: socket path too long: %s\n", socket_path);
+		return EXIT_USAGE;
+	}
+	strcpy(sa.sun_path, socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "glidectl: cannot reach glidefsd at %s: %s\n", socket_path,
+			strerror(errno));
+		return EXIT_UNREACHABLE;
+	}
+	r = frame_send(fd, &req->base);
+	if (r >= 0)
+		r = frame_recv(fd, &glidefs__control__response__descriptor, &m);
+	if (r < 0) {
+		fprintf(stderr, "glidectl: talking to glidefsd at %s: %s\n", socket_path,
+			r == -EPIPE ? "connection closed" : strerror(-r));
+		return EXIT_UNREACHABLE;
+	}
+	*out = (Glidefs__Control__Response *)m;
+	if ((*out)->error < 0) {
+		fprintf(stderr, "glidectl: %s\n",
+			(*out)->message && *(*out)->message ? (*out)->message
+							   : strerror(-(*out)->error));
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+static const char *kernel_state_name(uint32_t s)
+{
+	switch (s) {
+	case UBLK_S_DEV_DEAD: return "dead";
+	case UBLK_S_DEV_LIVE: return "live";
+	case UBLK_S_DEV_QUIESCED: return "quiesced";
+	case UBLK_S_DEV_FAIL_IO: return "fail-io";
+	default: return "unknown";
+	}
+}
+
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void print_json(const Glidefs__Control__Export *e)
+{
+	printf("{\"name\":");
+	json_string(e->name);
+	printf(",\"size\":%" PRIu64 ",\"queues\":%u,\"depth\":%u,\"device\":", e->size_bytes,
+	       e->queues, e->depth);
+	json_string(e->device);
+	printf(",\"dev_id\":%d,\"state\":", e->dev_id);
+	json_string(e->state);
+	printf(",\"transport\":\"%s\",\"transport_requested\":\"%s\",\"dev_flags\":%" PRIu64
+	       ",\"kernel_state\":\"%s\",\"worker_pid\":%d,\"cache\":",
+	       transport_name((enum transport)e->transport),
+	       transport_name((enum transport)e->transport_requested), e->dev_flags,
+	       kernel_state_name(e->kernel_state), e->worker_pid);
+	json_string(e->cache_path);
+	printf(",\"last_error\":");
+	json_string(e->last_error);
+	putchar('}');
+}
+
+static void print_status(const Glidefs__Control__Export *e)
+{
+	char size[32];
+
+	format_size(e->size_bytes, size, sizeof(size));
+	printf("name:          %s\n", e->name);
+	printf("device:        %s\n", *e->device ? e->device : "-");
+	printf("state:         %s\n", e->state);
+	printf("size:          %s (%" PRIu64 " bytes)\n", size, e->size_bytes);
+	printf("queues:        %u x %u\n", e->queues, e->depth);
+	printf("transport:     %s (requested %s)\n", transport_name((enum transport)e->transport),
+	       transport_name((enum transport)e->transport_requested));
+	printf("dev-flags:     0x%" PRIx64 "\n", e->dev_flags);
+	printf("kernel-state:  %s\n", kernel_state_name(e->kernel_state));
+	printf("worker-pid:    %d\n", e->worker_pid);
+	printf("cache:         %s\n", e->cache_path);
+	if (e->last_error && *e->last_error)
+		printf("last-error:    %s\n", e->last_error);
+}
+
+static int cmd_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "size", required_argument, NULL, 's' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "depth", required_argument, NULL, 'd' },
+		{ "transport", required_argument, NULL, 't' },
+		{},
+	};
+	Glidefs__Control__Request req = GLIDEFS__CONTROL__REQUEST__INIT;
+	Glidefs__Control__CreateRequest create = GLIDEFS__CONTROL__CREATE_REQUEST__INIT;
+	Glidefs__Control__Response *resp = NULL;
+	enum transport t = TRANSPORT_AUTO;
+	uint64_t v;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (parse_size(optarg, &create.size_bytes) < 0)
+				return usage_error("invalid size '%s' (examples: 1G, 512M, 4096)",
+						   optarg);
+			break;
+		case 'q':
+			if (parse_uint(optarg, 1, 64, &v) < 0)
+				return usage_error("invalid queue count '%s' (1-64)", optarg);
+			create.queues = (uint32_t)v;
+			break;
+		case 'd':
+			if (parse_uint(optarg, 1, UBLK_MAX_QUEUE_DEPTH, &v) < 0)
+				return usage_error("invalid queue depth '%s' (1-4096)", optarg);
+			create.depth = (uint32_t)v;
+			break;
+		case 't':
+			/* An empty value means "unset", as everywhere in glidefs. */
+			if (*optarg && transport_from_name(optarg, &t) < 0)
+				return usage_error("invalid transport '%s' (auto, zero-copy, "
+						   "user-copy, copy)", optarg);
+			break;
+		default:
+			return usage_error("%s", "bad option for create");
+		}
+	}
+	if (optind != argc - 1)
+		return usage_error("%s", "create takes one NAME");
+	if (!create.size_bytes)
+		return usage_error("%s", "create needs --size");
+	create.name = argv[optind];
+	create.transport = (Glidefs__Control__Transport)t;
+	req.op_case = GLIDEFS__CONTROL__REQUEST__OP_CREATE;
+	req.create = &create;
+	rc = call(&req, &resp);
+	if (rc == EXIT_OK && resp->n_exports == 1)
+		printf("%s\n", resp->exports[0]->device);
+	if (resp)
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return rc;
+}
+
+static int parse_json_flag(int argc, char **argv, int want_args)
+{
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, {} };
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'j')
+			return -1;
+		json = true;
+	}
+	return argc - optind == want_args ? 0 : -1;
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	Glidefs__Control__Request req = GLIDEFS__CONTROL__REQUEST__INIT;
+	Glidefs__Control__ListRequest list = GLIDEFS__CONTROL__LIST_REQUEST__INIT;
+	Glidefs__Control__Response *resp = NULL;
+	int rc;
+
+	if (parse_json_flag(argc, argv, 0) < 0)
+		return usage_error("%s", "usage: glidectl list [--json]");
+	req.op_case = GLIDEFS__CONTROL__REQUEST__OP_LIST;
+	req.list = &list;
+	rc = call(&req, &resp);
+	if (rc != EXIT_OK)
+		goto out;
+	if (json) {
+		putchar('[');
+		for (size_t i = 0; i < resp->n_exports; i++) {
+			if (i)
+				putchar(',');
+			print_json(resp->exports[i]);
+		}
+		printf("]\n");
+		goto out;
+	}
+	printf("%-20s %8s %-14s %-10s %s\n", "NAME", "SIZE", "DEVICE", "TRANSPORT", "STATE");
+	for (size_t i = 0; i < resp->n_exports; i++) {
+		const Glidefs__Control__Export *e = resp->exports[i];
+		char size[32];
+
+		format_size(e->size_bytes, size, sizeof(size));
+		printf("%-20s %8s %-14s %-10s %s\n", e->name, size, *e->device ? e->device : "-",
+		       transport_name((enum transport)e->transport), e->state);
+	}
+out:
+	if (resp)
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return rc;
+}
+
+static int cmd_named(int argc, char **argv, bool status)
+{
+	Glidefs__Control__Request req = GLIDEFS__CONTROL__REQUEST__INIT;
+	Glidefs__Control__NameRequest name = GLIDEFS__CONTROL__NAME_REQUEST__INIT;
+	Glidefs__Control__Response *resp = NULL;
+	int rc;
+
+	if (parse_json_flag(argc, argv, 1) < 0 || (!status && json))
+		return usage_error("usage: glidectl %s NAME", status ? "status [--json]" : "delete");
+	name.name = argv[optind];
+	if (status) {
+		req.op_case = GLIDEFS__CONTROL__REQUEST__OP_STATUS;
+		req.status = &name;
+	} else {
+		req.op_case = GLIDEFS__CONTROL__REQUEST__OP_DELETE;
+		req.delete_ = &name;
+	}
+	rc = call(&req, &resp);
+	if (rc == EXIT_OK && status && resp->n_exports == 1) {
+		if (json) {
+			print_json(resp->exports[0]);
+			putchar('\n');
+		} else {
+			print_status(resp->exports[0]);
+		}
+	}
+	if (resp)
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	const char *env = env_get("GLIDEFS_SOCKET");
+	const char *cmd;
+	int c;
+
+	if (env)
+		socket_path = env;
+	/* Options up to the command word are glidectl's own. */
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'S':
+			socket_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	if (!strcmp(cmd, "create"))
+		return cmd_create(argc, argv);
+	if (!strcmp(cmd, "list"))
+		return cmd_list(argc, argv);
+	if (!strcmp(cmd, "status"))
+		return cmd_named(argc, argv, true);
+	if (!strcmp(cmd, "delete"))
+		return cmd_named(argc, argv, false);
+	return usage_error("unknown command '%s'", cmd);
+}

@@ -1,0 +1,866 @@
+/* SPDX-License-Identifier: MIT */
+#include "export.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+#include "worker_proc.h"
+
+/* Time a worker gets to arm its queues, and to leave after STOP_DEV. */
+#define WORKER_READY_TIMEOUT_MS 60000
+#define WORKER_EXIT_TIMEOUT_MS 15000
+/* START_USER_RECOVERY is refused until the kernel has quiesced the device. */
+#define RECOVERY_RETRY_MS 50
+#define RECOVERY_RETRIES 200
+/* A crash loop: this many worker deaths within the window stops respawns. */
+#define CRASH_LOOP_DEATHS 5
+#define CRASH_LOOP_WINDOW_MS 60000
+#define RESPAWN_BACKOFF_MS 100
+
+enum phase {
+	PHASE_ADDING,	      /* ADD_DEV in flight */
+	PHASE_SETTING_PARAMS, /* SET_PARAMS in flight */
+	PHASE_SPAWNING,	      /* worker started, waiting for Ready */
+	PHASE_STARTING,	      /* START_DEV / END_USER_RECOVERY in flight */
+	PHASE_LIVE,
+	PHASE_RECOVERING,     /* START_USER_RECOVERY in flight or waiting */
+	PHASE_STOPPING,	      /* STOP_DEV sent, waiting for it and the worker */
+	PHASE_DELETING,	      /* DEL_DEV in flight */
+	PHASE_FAILED,
+	PHASE_DOWN,	      /* stopped for shutdown */
+};
+
+static const char *const phase_names[] = {
+	[PHASE_ADDING] = "adding",	 [PHASE_SETTING_PARAMS] = "setting-params",
+	[PHASE_SPAWNING] = "spawning",	 [PHASE_STARTING] = "starting",
+	[PHASE_LIVE] = "live",		 [PHASE_RECOVERING] = "recovering",
+	[PHASE_STOPPING] = "stopping",	 [PHASE_DELETING] = "deleting",
+	[PHASE_FAILED] = "failed",	 [PHASE_DOWN] = "down",
+};
+
+/* Why the export is being stopped. */
+enum stop_goal { STOP_NONE, STOP_DELETE, STOP_SHUTDOWN, STOP_ABANDON };
+
+struct export {
+	struct supervisor *sup;
+	struct export *next;
+	struct export_record rec;
+
+	enum phase phase;
+	enum transport transport; /* resolved */
+	uint64_t dev_flags;	  /* flags the device is added with */
+	bool recovering;	  /* the worker is to recover, not start */
+	bool is_new;		  /* created by this supervisor, not restored */
+	enum stop_goal stop;
+	bool stop_sent;		  /* STOP_DEV submitted */
+	bool stop_cmd_done;	  /* STOP_DEV completed (or not needed) */
+
+	struct ublksrv_ctrl_dev_info info; /* last GET_DEV_INFO2 */
+	bool have_info;
+
+	struct worker_proc *worker;
+	pid_t worker_pid;
+	unsigned pending_ctrl;		/* commands in flight for this export */
+	struct loop_source *timer;	/* ready/exit timeout or retry */
+	unsigned retries;
+	uint64_t deaths[CRASH_LOOP_DEATHS]; /* times of recent worker deaths */
+	unsigned ndeaths;
+
+	char last_error[256];
+	char cache_path[PATH_MAX];
+	char device[32];
+
+	export_done_fn done_fn;
+	void *done_ud;
+};
+
+static void step_add(struct export *ex);
+static void step_spawn(struct export *ex);
+static void step_start_recovery(struct export *ex);
+static void stop_progress(struct export *ex);
+
+static const char *export_phase_name(const struct export *ex)
+{
+	return phase_names[ex->phase];
+}
+
+struct export *export_find(struct supervisor *s, const char *name)
+{
+	for (struct export *ex = s->exports; ex; ex = ex->next)
+		if (!strcmp(ex->rec.name, name))
+			return ex;
+	return NULL;
+}
+
+struct export *export_next(struct supervisor *s, struct export *ex)
+{
+	return ex ? ex->next : s->exports;
+}
+
+static void notify(struct export *ex, int err, const char *message)
+{
+	export_done_fn fn = ex->done_fn;
+
+	ex->done_fn = NULL;
+	if (fn)
+		fn(ex, err, message, ex->done_ud);
+}
+
+void export_forget_waiter(struct supervisor *s, void *userdata)
+{
+	for (struct export *ex = s->exports; ex; ex = ex->next)
+		if (ex->done_fn && ex->done_ud == userdata)
+			ex->done_fn = NULL;
+}
+
+static void set_timer(struct export *ex, uint64_t ms, loop_fn fn)
+{
+	loop_remove(ex->timer);
+	ex->timer = NULL;
+	if (loop_add_timer(ex->sup->loop, ms, fn, ex, &ex->timer) < 0)
+		log_error("%s: cannot arm a timer; the export may stall", ex->rec.name);
+}
+
+static void clear_timer(struct export *ex)
+{
+	loop_remove(ex->timer);
+	ex->timer = NULL;
+}
+
+static void export_unlink(struct export *ex)
+{
+	struct export **pp = &ex->sup->exports;
+
+	while (*pp && *pp != ex)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = ex->next;
+	clear_timer(ex);
+	worker_proc_free(ex->worker);
+	free(ex);
+}
+
+static void set_error(struct export *ex, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_error(struct export *ex, int err, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(ex->last_error, sizeof(ex->last_error), fmt, ap);
+	va_end(ap);
+	if (err && n >= 0 && (size_t)n < sizeof(ex->last_error))
+		snprintf(ex->last_error + n, sizeof(ex->last_error) - n, ": %s", strerror(-err));
+	log_error("export %s: %s", ex->rec.name, ex->last_error);
+}
+
+/*
+ * Something went wrong on the way up. A new export is torn down again
+ * (the create fails as a whole); a restored one stays, failed, visible
+ * in status with the reason.
+ */
+static void fail(struct export *ex, int err)
+{
+	if (err == 0)
+		err = -EIO;
+	if (ex->worker_pid > 0)
+		kill(ex->worker_pid, SIGKILL);
+	if (ex->is_new) {
+		ex->stop = STOP_ABANDON;
+		ex->phase = PHASE_STOPPING;
+		notify(ex, err, ex->last_error);
+		stop_progress(ex);
+		return;
+	}
+	ex->phase = PHASE_FAILED;
+	notify(ex, err, ex->last_error);
+}
+
+static int submit(struct export *ex, uint32_t op, uint64_t data0, const void *in, uint16_t len,
+		  ctrl_done_fn fn)
+{
+	int r = ctrl_submit(ex->sup->ctrl, op, (uint32_t)ex->rec.dev_id, data0, in, len, fn, ex);
+
+	if (r < 0)
+		set_error(ex, r, "submit %s", ctrl_cmd_name(op));
+	else
+		ex->pending_ctrl++;
+	return r;
+}
+
+/*
+ * Every completion on the way up starts here: a stop requested meanwhile
+ * takes over, an error fails the export, and true means carry on.
+ */
+static bool proceed(struct export *ex, int res, const char *what)
+{
+	ex->pending_ctrl--;
+	if (ex->stop != STOP_NONE) {
+		stop_progress(ex);
+		return false;
+	}
+	if (res < 0) {
+		set_error(ex, res, "%s of /dev/ublkc%d failed", what, ex->rec.dev_id);
+		fail(ex, res);
+		return false;
+	}
+	return true;
+}
+
+/* ---- up: create and recover ---------------------------------------- */
+
+static void info_done(int res, const void *out, void *userdata)
+{
+	struct export *ex = userdata;
+
+	if (!proceed(ex, res, "GET_DEV_INFO2"))
+		return;
+	memcpy(&ex->info, out, sizeof(ex->info));
+	ex->have_info = true;
+	ex->phase = PHASE_LIVE;
+	ex->is_new = false;
+	ex->recovering = false;
+	ex->last_error[0] = '\0';
+	log_info("export %s live on %s (%s, flags 0x%" PRIx64 ", worker %d)", ex->rec.name,
+		 ex->device, transport_name(transport_from_dev_flags(ex->info.flags)),
+		 (uint64_t)ex->info.flags, (int)ex->worker_pid);
+	notify(ex, 0, NULL);
+}
+
+static void started(int res, const void *out, void *userdata)
+{
+	struct export *ex = userdata;
+	const char *what = ex->recovering ? "END_USER_RECOVERY" : "START_DEV";
+
+	(void)out;
+	if (!proceed(ex, res, what))
+		return;
+	if (!ex->worker) {
+		set_error(ex, 0, "the worker died while the device was starting");
+		return fail(ex, -EIO);
+	}
+	if (ctrl_get_dev_info2(ex->sup->ctrl, (uint32_t)ex->rec.dev_id, info_done, ex) < 0)
+		return fail(ex, -EIO);
+	ex->pending_ctrl++;
+}
+
+static void worker_ready_timeout(struct loop_source *src, uint32_t events, void *userdata)
+{
+	struct export *ex = userdata;
+
+	ex->timer = NULL;
+	set_error(ex, -ETIMEDOUT, "worker %d did not arm its queues", (int)ex->worker_pid);
+	kill(ex->worker_pid, SIGKILL);
+}
+
+static void worker_message(struct worker_proc *w, const Glidefs__Worker__ToSupervisor *msg,
+			   void *userdata)
+{
+	struct export *ex = userdata;
+
+	if (!msg)
+		return; /* the exit itself arrives through SIGCHLD */
+	switch (msg->msg_case) {
+	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_READY:
+		if (ex->phase != PHASE_SPAWNING) {
+			log_warn("export %s: unexpected Ready in phase %s", ex->rec.name,
+				 export_phase_name(ex));
+			return;
+		}
+		clear_timer(ex);
+		ex->phase = PHASE_STARTING;
+		submit(ex, ex->recovering ? UBLK_U_CMD_END_USER_RECOVERY : UBLK_U_CMD_START_DEV,
+		       (uint64_t)ex->worker_pid, NULL, 0, started);
+		break;
+	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_FAILED:
+		snprintf(ex->last_error, sizeof(ex->last_error), "worker: %s",
+			 msg->failed->message ? msg->failed->message : "failed");
+		break;
+	default:
+		log_warn("export %s: worker sent an unknown message; ignored", ex->rec.name);
+		break;
+	}
+}
+
+static void step_spawn(struct export *ex)
+{
+	struct supervisor *s = ex->sup;
+	Glidefs__Worker__Start start = GLIDEFS__WORKER__START__INIT;
+	int r;
+
+	start.name = ex->rec.name;
+	start.dev_id = (uint32_t)ex->rec.dev_id;
+	start.size_bytes = ex->rec.size;
+	start.queues = ex->rec.queues;
+	start.depth = ex->rec.depth;
+	start.max_io_bytes = s->max_io_bytes;
+	start.dev_flags = ex->dev_flags;
+	start.transport = (Glidefs__Control__Transport)ex->transport;
+	start.cache_path = ex->cache_path;
+	start.chunk_size = s->chunk_size;
+	ex->phase = PHASE_SPAWNING;
+	r = worker_spawn(s->loop, s->worker_binary, &start, worker_message, ex, &ex->worker);
+	if (r < 0) {
+		set_error(ex, r, "cannot start worker %s", s->worker_binary);
+		return fail(ex, r);
+	}
+	ex->worker_pid = worker_pid(ex->worker);
+	set_timer(ex, WORKER_READY_TIMEOUT_MS, worker_ready_timeout);
+}
+
+static void params_set(int res, const void *out, void *userdata)
+{
+	struct export *ex = userdata;
+
+	(void)out;
+	if (proceed(ex, res, "SET_PARAMS"))
+		step_spawn(ex);
+}
+
+static void device_added(int res, const void *out, void *userdata)
+{
+	struct export *ex = userdata;
+	const struct ublksrv_ctrl_dev_info *info = out;
+	struct ublk_params p = {
+		.len = sizeof(struct ublk_params) - 4, /* the kernel's layout has no tail pad */
+		.types = UBLK_PARAM_TYPE_BASIC | UBLK_PARAM_TYPE_DISCARD,
+		.basic = {
+			/* A write-back cache: the kernel must send FLUSH and FUA. */
+			.attrs = UBLK_ATTR_VOLATILE_CACHE | UBLK_ATTR_FUA,
+			.logical_bs_shift = 9,
+			.physical_bs_shift = 12,
+			.io_opt_shift = 12,
+			.io_min_shift = 12,
+			.max_sectors = ex->sup->max_io_bytes >> 9,
+			.dev_sectors = ex->rec.size >> 9,
+		},
+		.discard = {
+			.discard_granularity = 4096,
+			.max_discard_sectors = UINT32_MAX >> 9,
+			.max_write_zeroes_sectors = UINT32_MAX >> 9,
+			.max_discard_segments = 1,
+		},
+	};
+
+	if (res < 0 && ex->is_new)
+		ex->rec.dev_id = -1; /* nothing was added: nothing to remove */
+	if (!proceed(ex, res, "ADD_DEV"))
+		return;
+	ex->rec.dev_id = (int32_t)info->dev_id;
+	snprintf(ex->device, sizeof(ex->device), UBLK_BDEV_PREFIX "%d", ex->rec.dev_id);
+	if (record_save(ex->sup->records_dir, &ex->rec) < 0) {
+		set_error(ex, -EIO, "cannot save the export record");
+		return fail(ex, -EIO);
+	}
+	ex->phase = PHASE_SETTING_PARAMS;
+	if (submit(ex, UBLK_U_CMD_SET_PARAMS, 0, &p, (uint16_t)p.len, params_set) < 0)
+		fail(ex, -EIO);
+}
+
+static void step_add(struct export *ex)
+{
+	struct ublksrv_ctrl_dev_info info = {
+		.nr_hw_queues = (uint16_t)ex->rec.queues,
+		.queue_depth = (uint16_t)ex->rec.depth,
+		.max_io_buf_bytes = ex->sup->max_io_bytes,
+		.dev_id = (uint32_t)ex->rec.dev_id,
+		.ublksrv_pid = getpid(),
+		.flags = ex->dev_flags,
+		/* Stamp the device with the export's identity (checked on restore). */
+		.ublksrv_flags = ex->rec.id,
+	};
+
+	ex->phase = PHASE_ADDING;
+	ex->recovering = false;
+	if (submit(ex, UBLK_U_CMD_ADD_DEV, 0, &info, sizeof(info), device_added) < 0)
+		fail(ex, -EIO);
+}
+
+static void recovery_started(int res, const void *out, void *userdata);
+
+static void recovery_retry(struct loop_source *src, uint32_t events, void *userdata)
+{
+	struct export *ex = userdata;
+
+	ex->timer = NULL;
+	step_start_recovery(ex);
+}
+
+static void recovery_started(int res, const void *out, void *userdata)
+{
+	struct export *ex = userdata;
+
+	(void)out;
+	/* Until the kernel has seen the old worker go, it answers EBUSY. */
+	if (res == -EBUSY && ex->stop == STOP_NONE && ex->retries++ < RECOVERY_RETRIES) {
+		ex->pending_ctrl--;
+		return set_timer(ex, RECOVERY_RETRY_MS, recovery_retry);
+	}
+	if (!proceed(ex, res, "START_USER_RECOVERY"))
+		return;
+	ex->retries = 0;
+	ex->recovering = true;
+	step_spawn(ex);
+}
+
+static void step_start_recovery(struct export *ex)
+{
+	ex->phase = PHASE_RECOVERING;
+	if (submit(ex, UBLK_U_CMD_START_USER_RECOVERY, 0, NULL, 0, recovery_started) < 0)
+		fail(ex, -EIO);
+}
+
+/* ---- down: stop and delete ------------------------------------------ */
+
+static void finish_down(struct export *ex)
+{
+	struct supervisor *s = ex->sup;
+	enum stop_goal goal = ex->stop;
+
+	clear_timer(ex);
+	if (goal == STOP_DELETE || goal == STOP_ABANDON) {
+		record_remove(s->records_dir, ex->rec.name);
+		if (unlink(ex->cache_path) < 0 && errno != ENOENT)
+			log_warn_errno(-errno, "remove %s", ex->cache_path);
+	}
+	if (goal == STOP_DELETE)
+		log_info("export %s deleted", ex->rec.name);
+	ex->phase = PHASE_DOWN;
+	ex->rec.dev_id = goal == STOP_SHUTDOWN ? ex->rec.dev_id : -1;
+	notify(ex, 0, NULL);
+	if (goal != STOP_SHUTDOWN)
+		export_unlink(ex);
+}
+
+static void deleted(int res, const void *out, void *userdata)
+{
+	struct export *ex = userdata;
+
+	(void)out;
+	ex->pending_ctrl--;
+	if (res < 0 && res != -ENODEV) {
+		set_error(ex, res, "DEL_DEV of /dev/ublkc%d failed", ex->rec.dev_id);
+		ex->phase = PHASE_FAILED;
+		ex->stop = STOP_NONE;
+		return notify(ex, res, ex->last_error);
+	}
+	finish_down(ex);
+}
+
+static void worker_exit_timeout(struct loop_source *src, uint32_t events, void *userdata)
+{
+	struct export *ex = userdata;
+
+	ex->timer = NULL;
+	log_warn("export %s: worker %d still running after STOP_DEV; killing it", ex->rec.name,
+		 (int)ex->worker_pid);
+	kill(ex->worker_pid, SIGKILL);
+}
+
+static void stopped(int res, const void *out, void *userdata)
+{
+	struct export *ex = userdata;
+
+	(void)out;
+	ex->pending_ctrl--;
+	if (res < 0 && res != -ENODEV)
+		log_warn_errno(res, "export %s: STOP_DEV", ex->rec.name);
+	ex->stop_cmd_done = true;
+	if (ex->worker) {
+		/* The kernel aborted the worker's FETCHes; it leaves by itself. */
+		worker_send_stop(ex->worker);
+		set_timer(ex, WORKER_EXIT_TIMEOUT_MS, worker_exit_timeout);
+	}
+	stop_progress(ex);
+}
+
+/*
+ * The stop sequence, re-entered after every event that may let it move:
+ * wait out commands in flight, STOP_DEV, wait for the worker to leave,
+ * DEL_DEV.
+ */
+static void stop_progress(struct export *ex)
+{
+	ex->phase = ex->phase == PHASE_DELETING ? PHASE_DELETING : PHASE_STOPPING;
+	if (ex->pending_ctrl)
+		return;
+	if (!ex->stop_sent) {
+		ex->stop_sent = true;
+		if (ex->rec.dev_id < 0) {
+			ex->stop_cmd_done = true;
+		} else {
+			clear_timer(ex);
+			if (submit(ex, UBLK_U_CMD_STOP_DEV, 0, NULL, 0, stopped) < 0)
+				ex->stop_cmd_done = true;
+			else
+				return;
+		}
+	}
+	if (!ex->stop_cmd_done || ex->worker)
+		return;
+	if (ex->rec.dev_id < 0)
+		return finish_down(ex);
+	ex->phase = PHASE_DELETING;
+	if (submit(ex, UBLK_U_CMD_DEL_DEV, 0, NULL, 0, deleted) < 0) {
+		ex->phase = PHASE_FAILED;
+		ex->stop = STOP_NONE;
+		notify(ex, -EIO, ex->last_error);
+	}
+}
+
+/* ---- worker deaths -------------------------------------------------- */
+
+static bool crash_loop(struct export *ex, uint64_t now)
+{
+	unsigned recent = 0;
+
+	ex->deaths[ex->ndeaths++ % CRASH_LOOP_DEATHS] = now;
+	for (unsigned i = 0; i < CRASH_LOOP_DEATHS && i < ex->ndeaths; i++)
+		if (now - ex->deaths[i] <= CRASH_LOOP_WINDOW_MS)
+			recent++;
+	return recent >= CRASH_LOOP_DEATHS;
+}
+
+static void respawn(struct loop_source *src, uint32_t events, void *userdata)
+{
+	struct export *ex = userdata;
+
+	ex->timer = NULL;
+	ex->retries = 0;
+	step_start_recovery(ex);
+}
+
+static void describe_status(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, len, "ended (wait status 0x%x)", status);
+}
+
+void export_worker_exited(struct supervisor *s, pid_t pid, int status)
+{
+	struct export *ex;
+	char how[96];
+
+	for (ex = s->exports; ex && ex->worker_pid != pid; ex = ex->next)
+		;
+	if (!ex)
+		return;
+	describe_status(status, how, sizeof(how));
+	worker_proc_free(ex->worker);
+	ex->worker = NULL;
+	ex->worker_pid = 0;
+	clear_timer(ex);
+	if (ex->stop != STOP_NONE) {
+		log_info("export %s: worker %d %s", ex->rec.name, (int)pid, how);
+		return stop_progress(ex);
+	}
+	if (ex->is_new) {
+		/* It never went live: the create fails as a whole. */
+		if (strncmp(ex->last_error, "worker", 6))
+			set_error(ex, 0, "worker %d %s while %s", (int)pid, how,
+				  export_phase_name(ex));
+		return fail(ex, -EIO);
+	}
+	if (s->shutting_down)
+		return;
+	/* An established export: keep bringing it back, within reason. */
+	if (crash_loop(ex, now_ms())) {
+		set_error(ex, 0, "worker %s; %d deaths within %d s, not respawning (device held "
+			  "QUIESCED)", how, CRASH_LOOP_DEATHS, CRASH_LOOP_WINDOW_MS / 1000);
+		ex->phase = PHASE_FAILED;
+		return;
+	}
+	log_warn("export %s: worker %d %s; recovering %s", ex->rec.name, (int)pid, how,
+		 ex->device);
+	snprintf(ex->last_error, sizeof(ex->last_error), "worker %d %s", (int)pid, how);
+	ex->phase = PHASE_RECOVERING;
+	if (ex->pending_ctrl == 0)
+		set_timer(ex, RESPAWN_BACKOFF_MS, respawn);
+}
+
+/* ---- entry points --------------------------------------------------- */
+
+static struct export *export_new(struct supervisor *s, const struct export_record *rec)
+{
+	struct export *ex = calloc(1, sizeof(*ex));
+
+	if (!ex)
+		return NULL;
+	ex->sup = s;
+	ex->rec = *rec;
+	if (snprintf(ex->cache_path, sizeof(ex->cache_path), "%s/%s.cache", s->cache_dir,
+		     rec->name) >= (int)sizeof(ex->cache_path)) {
+		free(ex);
+		return NULL;
+	}
+	if (rec->dev_id >= 0)
+		snprintf(ex->device, sizeof(ex->device), UBLK_BDEV_PREFIX "%d", rec->dev_id);
+	ex->next = s->exports;
+	s->exports = ex;
+	return ex;
+}
+
+static int resolve(struct supervisor *s, struct export *ex, char *why, size_t why_len)
+{
+	const char *reason = NULL;
+	uint64_t flags;
+	int r = transport_resolve(s->features, ex->rec.transport, &ex->transport, &flags, &reason);
+
+	if (r < 0) {
+		snprintf(why, why_len, "transport %s is not available: %s (kernel features 0x%" PRIx64
+			 ")", transport_name(ex->rec.transport), reason, s->features);
+		return r;
+	}
+	ex->dev_flags = flags | transport_recovery_flags(s->features);
+	return 0;
+}
+
+int export_create(struct supervisor *s, const struct export_record *req, export_done_fn fn,
+		  void *userdata, char *why, size_t why_len)
+{
+	struct export_record rec = *req;
+	struct export *ex;
+	int r;
+
+	if (!export_name_valid(rec.name))
+		return snprintf(why, why_len, "invalid export name '%s' (1-64 of A-Z a-z 0-9 . _ -)",
+				rec.name), -EINVAL;
+	if (export_find(s, rec.name))
+		return snprintf(why, why_len, "export '%s' already exists", rec.name), -EEXIST;
+	if (rec.size < 4096 || rec.size % 4096)
+		return snprintf(why, why_len, "size %" PRIu64 " is not a positive multiple of 4096",
+				rec.size), -EINVAL;
+	if (rec.transport == TRANSPORT_AUTO)
+		rec.transport = s->default_transport;
+	rec.queues = rec.queues ? rec.queues : s->default_queues;
+	rec.depth = rec.depth ? rec.depth : s->default_depth;
+	if (rec.queues > 64 || rec.depth > UBLK_MAX_QUEUE_DEPTH)
+		return snprintf(why, why_len, "queues must be 1-64 and depth 1-%d",
+				UBLK_MAX_QUEUE_DEPTH), -EINVAL;
+	if (s->shutting_down)
+		return snprintf(why, why_len, "the supervisor is shutting down"), -ESHUTDOWN;
+	if (getrandom(&rec.id, sizeof(rec.id), 0) != sizeof(rec.id))
+		return snprintf(why, why_len, "no randomness for the export id"), -EIO;
+	rec.dev_id = -1;
+	ex = export_new(s, &rec);
+	if (!ex)
+		return -ENOMEM;
+	r = resolve(s, ex, why, why_len);
+	if (r < 0) {
+		export_unlink(ex);
+		return r;
+	}
+	ex->is_new = true;
+	ex->done_fn = fn;
+	ex->done_ud = userdata;
+	log_info("export %s: creating (%" PRIu64 " bytes, %u queues x %u, %s)", rec.name, rec.size,
+		 rec.queues, rec.depth, transport_name(ex->transport));
+	step_add(ex);
+	return 0;
+}
+
+/* A restored export whose device is gone: add it again under its id. */
+static void restore_add(struct export *ex)
+{
+	char why[256];
+
+	if (resolve(ex->sup, ex, why, sizeof(why)) < 0) {
+		set_error(ex, 0, "%s", why);
+		ex->phase = PHASE_FAILED;
+		return;
+	}
+	step_add(ex);
+}
+
+static void stale_deleted(int res, const void *out, void *userdata)
+{
+	struct export *ex = userdata;
+
+	(void)out;
+	if (proceed(ex, res, "DEL_DEV"))
+		restore_add(ex);
+}
+
+static void restore_info(int res, const void *out, void *userdata)
+{
+	struct export *ex = userdata;
+	const struct ublksrv_ctrl_dev_info *info = out;
+
+	if (!proceed(ex, res == -ENODEV ? 0 : res, "GET_DEV_INFO2"))
+		return;
+	if (res == -ENODEV)
+		return restore_add(ex);
+	ex->info = *info;
+	ex->have_info = true;
+	if (info->ublksrv_flags != ex->rec.id) {
+		set_error(ex, 0, "/dev/ublkc%d belongs to another export (id %016" PRIx64
+			  ", ours %016" PRIx64 "); not touching it", ex->rec.dev_id,
+			  (uint64_t)info->ublksrv_flags, ex->rec.id);
+		return fail(ex, -EEXIST);
+	}
+	ex->dev_flags = info->flags;
+	ex->transport = transport_from_dev_flags(info->flags);
+	switch (info->state) {
+	case UBLK_S_DEV_QUIESCED:
+		log_info("export %s: /dev/ublkc%d is quiesced; recovering it", ex->rec.name,
+			 ex->rec.dev_id);
+		return step_start_recovery(ex);
+	case UBLK_S_DEV_DEAD:
+		/* Added but never started: remove it and start over. */
+		if (submit(ex, UBLK_U_CMD_DEL_DEV, 0, NULL, 0, stale_deleted) < 0)
+			fail(ex, -EIO);
+		return;
+	default:
+		set_error(ex, 0, "/dev/ublkc%d is %s under pid %d; adopting a running worker is "
+			  "not supported yet", ex->rec.dev_id,
+			  info->state == UBLK_S_DEV_LIVE ? "live" : "failing I/O", info->ublksrv_pid);
+		return fail(ex, -EBUSY);
+	}
+}
+
+int export_restore(struct supervisor *s, const struct export_record *rec)
+{
+	struct export *ex;
+
+	if (export_find(s, rec->name))
+		return log_error_errno(-EEXIST, "export %s: two records", rec->name);
+	ex = export_new(s, rec);
+	if (!ex)
+		return -ENOMEM;
+	log_info("export %s: restoring /dev/ublkc%d", rec->name, rec->dev_id);
+	if (rec->dev_id < 0) {
+		restore_add(ex);
+		return 0;
+	}
+	ex->phase = PHASE_ADDING;
+	if (ctrl_get_dev_info2(s->ctrl, (uint32_t)rec->dev_id, restore_info, ex) < 0)
+		fail(ex, -EIO);
+	else
+		ex->pending_ctrl++;
+	return 0;
+}
+
+static bool busy(const struct export *ex, char *why, size_t why_len)
+{
+	if (ex->done_fn || ex->stop != STOP_NONE) {
+		snprintf(why, why_len, "export '%s' is busy (%s)", ex->rec.name,
+			 export_phase_name(ex));
+		return true;
+	}
+	return false;
+}
+
+int export_delete(struct export *ex, export_done_fn fn, void *userdata, char *why,
+		  size_t why_len)
+{
+	if (busy(ex, why, why_len))
+		return -EBUSY;
+	ex->done_fn = fn;
+	ex->done_ud = userdata;
+	ex->stop = STOP_DELETE;
+	log_info("export %s: deleting", ex->rec.name);
+	stop_progress(ex);
+	return 0;
+}
+
+static void refreshed(int res, const void *out, void *userdata)
+{
+	struct export *ex = userdata;
+
+	ex->pending_ctrl--;
+	if (res >= 0) {
+		memcpy(&ex->info, out, sizeof(ex->info));
+		ex->have_info = true;
+	}
+	notify(ex, 0, NULL);
+	if (ex->stop != STOP_NONE)
+		stop_progress(ex);
+}
+
+int export_refresh(struct export *ex, export_done_fn fn, void *userdata)
+{
+	int r;
+
+	if (ex->done_fn || ex->rec.dev_id < 0 || ex->phase != PHASE_LIVE) {
+		fn(ex, 0, NULL, userdata);
+		return 0;
+	}
+	r = ctrl_get_dev_info2(ex->sup->ctrl, (uint32_t)ex->rec.dev_id, refreshed, ex);
+	if (r < 0)
+		return r;
+	ex->pending_ctrl++;
+	ex->done_fn = fn;
+	ex->done_ud = userdata;
+	return 0;
+}
+
+static void (*all_stopped_fn)(struct supervisor *s);
+
+static void check_all_stopped(struct export *ex, int err, const char *message, void *userdata)
+{
+	struct supervisor *s = userdata;
+
+	(void)ex;
+	(void)err;
+	(void)message;
+	for (struct export *e = s->exports; e; e = e->next)
+		if (e->phase != PHASE_DOWN && e->phase != PHASE_FAILED)
+			return;
+	if (all_stopped_fn)
+		all_stopped_fn(s);
+	all_stopped_fn = NULL;
+}
+
+void export_stop_all(struct supervisor *s, void (*fn)(struct supervisor *s))
+{
+	all_stopped_fn = fn;
+	for (struct export *ex = s->exports; ex; ex = ex->next) {
+		if (ex->phase == PHASE_DOWN || ex->phase == PHASE_FAILED || ex->stop != STOP_NONE)
+			continue;
+		/* A client waiting on this export hears that it is going down. */
+		notify(ex, -ESHUTDOWN, "the supervisor is shutting down");
+		ex->stop = STOP_SHUTDOWN;
+		ex->done_fn = check_all_stopped;
+		ex->done_ud = s;
+		log_info("export %s: stopping for shutdown", ex->rec.name);
+		stop_progress(ex);
+	}
+	check_all_stopped(NULL, 0, NULL, s);
+}
+
+void export_describe(const struct export *ex, Glidefs__Control__Export *out)
+{
+	out->name = (char *)ex->rec.name;
+	out->size_bytes = ex->rec.size;
+	out->queues = ex->rec.queues;
+	out->depth = ex->rec.depth;
+	out->transport_requested = (Glidefs__Control__Transport)ex->rec.transport;
+	out->transport = (Glidefs__Control__Transport)(ex->have_info
+		? transport_from_dev_flags(ex->info.flags) : ex->transport);
+	out->dev_id = ex->rec.dev_id;
+	out->device = (char *)(ex->rec.dev_id >= 0 ? ex->device : "");
+	out->state = (char *)export_phase_name(ex);
+	out->dev_flags = ex->have_info ? ex->info.flags : 0;
+	out->kernel_state = ex->have_info ? ex->info.state : 0;
+	out->worker_pid = ex->worker_pid;
+	out->cache_path = (char *)ex->cache_path;
+	out->last_error = (char *)ex->last_error;
+}

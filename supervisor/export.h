@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An export's life in the supervisor: each one is a small state machine
+ * driven by control-command completions, worker messages and worker
+ * exits, all delivered by the event loop.
+ *
+ *   create:   ADD_DEV -> SET_PARAMS -> worker Ready -> START_DEV -> live
+ *   recover:  START_USER_RECOVERY -> worker Ready -> END_USER_RECOVERY -> live
+ *   stop:     STOP_DEV -> worker exits -> DEL_DEV -> gone (record kept
+ *             for a shutdown, removed with the cache for a delete)
+ *
+ * A worker that dies while its export is live is respawned through the
+ * recover path; the device stays QUIESCED in between, holding I/O.
+ */
+#ifndef GLIDEFS_EXPORT_H
+#define GLIDEFS_EXPORT_H
+
+#include <sys/types.h>
+
+#include "control.pb-c.h"
+#include "record.h"
+#include "supervisor.h"
+
+/* Called once when the operation a client asked for has finished. */
+typedef void (*export_done_fn)(struct export *ex, int err, const char *message,
+			       void *userdata);
+
+/*
+ * Validate and start creating a new export. On a validation error
+ * returns a negative errno with why set and changes nothing.
+ */
+int export_create(struct supervisor *s, const struct export_record *req, export_done_fn fn,
+		  void *userdata, char *why, size_t why_len);
+
+/* Bring back an export from its record at start-up. */
+int export_restore(struct supervisor *s, const struct export_record *rec);
+
+/* Delete: stop the device, remove it, its record and its cache file. */
+int export_delete(struct export *ex, export_done_fn fn, void *userdata, char *why,
+		  size_t why_len);
+
+/* Re-read the device's kernel view (GET_DEV_INFO2), then call fn. */
+int export_refresh(struct export *ex, export_done_fn fn, void *userdata);
+
+/* Stop every export, keeping records and caches; fn when all are down. */
+void export_stop_all(struct supervisor *s, void (*fn)(struct supervisor *s));
+
+void export_worker_exited(struct supervisor *s, pid_t pid, int status);
+
+struct export *export_find(struct supervisor *s, const char *name);
+
+/* Iterate: export_next(s, NULL) is the first export, NULL ends. */
+struct export *export_next(struct supervisor *s, struct export *ex);
+
+/* A client went away: forget any callback still pointing at it. */
+void export_forget_waiter(struct supervisor *s, void *userdata);
+
+/* Describe ex for glidectl. Strings point into ex; valid until it changes. */
+void export_describe(const struct export *ex, Glidefs__Control__Export *out);
+
+#endif

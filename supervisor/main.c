@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * glidefsd: the supervisor. Owns /dev/ublk-control, keeps the list of
+ * exports in its state directory, runs one worker process per export and
+ * serves glidectl. Single-threaded: every event arrives through the loop.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "export.h"
+#include "log.h"
+#include "record.h"
+#include "server.h"
+#include "supervisor.h"
+#include "util.h"
+
+#define DEFAULT_STATE_DIR "/var/lib/glidefs"
+#define DEFAULT_SOCKET "/run/glidefs/glidefs.sock"
+#define DEFAULT_CONFIG "/etc/glidefs/glidefs.conf"
+/* Bound on an orderly shutdown, even if a control command hangs. */
+#define SHUTDOWN_TIMEOUT_MS 30000
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: glidefsd [OPTIONS]\n"
+		"\n"
+		"The glidefs supervisor: owns the ublk control plane and one worker per export.\n"
+		"\n"
+		"  --state-dir DIR   exports and caches (default " DEFAULT_STATE_DIR ")\n"
+		"  --socket PATH     control socket when not socket-activated\n"
+		"                    (default " DEFAULT_SOCKET ")\n"
+		"  --config FILE     configuration (default " DEFAULT_CONFIG ", if present)\n"
+		"  --worker PATH     worker binary (default: glidefs-worker beside glidefsd)\n"
+		"  -v, --verbose     debug logging\n"
+		"  -h, --help        this text\n");
+}
+
+static int config_key(void *userdata, const char *key, const char *value, char *why,
+		      size_t why_len)
+{
+	struct supervisor *s = userdata;
+	uint64_t v;
+	int r;
+
+	/* An empty value means "unset": keep the default. */
+	if (!*value)
+		return 0;
+	if (!strcmp(key, "state_dir")) {
+		snprintf(s->state_dir, sizeof(s->state_dir), "%s", value);
+	} else if (!strcmp(key, "socket")) {
+		snprintf(s->socket_path, sizeof(s->socket_path), "%s", value);
+	} else if (!strcmp(key, "worker")) {
+		snprintf(s->worker_binary, sizeof(s->worker_binary), "%s", value);
+	} else if (!strcmp(key, "queues")) {
+		r = parse_uint(value, 1, 64, &v);
+		if (r < 0)
+			return snprintf(why, why_len, "'%s' is not a queue count in 1-64", value), r;
+		s->default_queues = (uint32_t)v;
+	} else if (!strcmp(key, "depth")) {
+		r = parse_uint(value, 1, 4096, &v);
+		if (r < 0)
+			return snprintf(why, why_len, "'%s' is not a queue depth in 1-4096", value), r;
+		s->default_depth = (uint32_t)v;
+	} else if (!strcmp(key, "transport")) {
+		r = transport_from_name(value, &s->default_transport);
+		if (r < 0)
+			return snprintf(why, why_len, "'%s' is not auto, zero-copy, user-copy or copy",
+					value), r;
+	} else if (!strcmp(key, "max_io_size")) {
+		r = parse_size(value, &v);
+		if (r < 0 || v < 4096 || v > UBLK_MAX_IO_BUF_BYTES || !is_power_of_two(v))
+			return snprintf(why, why_len, "'%s' is not a power of two in 4K-32M", value),
+			       -EINVAL;
+		s->max_io_bytes = (uint32_t)v;
+	} else if (!strcmp(key, "chunk_size")) {
+		r = parse_size(value, &v);
+		if (r < 0 || v < 4096 || v > (1U << 30) || !is_power_of_two(v))
+			return snprintf(why, why_len, "'%s' is not a power of two in 4K-1G", value),
+			       -EINVAL;
+		s->chunk_size = (uint32_t)v;
+	} else {
+		snprintf(why, why_len, "unknown key");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int default_worker_path(char *buf, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n < 0)
+		return -errno;
+	self[n] = '\0';
+	snprintf(buf, len, "%s/glidefs-worker", dirname(self));
+	return 0;
+}
+
+static int parse_args(struct supervisor *s, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "state-dir", required_argument, NULL, 's' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "worker", required_argument, NULL, 'w' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	const char *config = NULL, *state = NULL, *sock = NULL, *worker = NULL;
+	char err[512];
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': state = optarg; break;
+		case 'S': sock = optarg; break;
+		case 'c': config = optarg; break;
+		case 'w': worker = optarg; break;
+		case 'v': log_set_level(LOG_LVL_DEBUG); break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "glidefsd: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	r = config_parse_file(config ? config : DEFAULT_CONFIG, config_key, s, err, sizeof(err));
+	if (r < 0 && !(r == -ENOENT && !config)) {
+		fprintf(stderr, "glidefsd: %s\n", err);
+		return r;
+	}
+	/* Command-line options win over the file. */
+	if (state)
+		snprintf(s->state_dir, sizeof(s->state_dir), "%s", state);
+	if (sock)
+		snprintf(s->socket_path, sizeof(s->socket_path), "%s", sock);
+	if (worker)
+		snprintf(s->worker_binary, sizeof(s->worker_binary), "%s", worker);
+	if (!s->worker_binary[0] && default_worker_path(s->worker_binary, sizeof(s->worker_binary)) < 0)
+		return log_error_errno(-errno, "cannot find the worker binary; use --worker");
+	if (access(s->worker_binary, X_OK) < 0)
+		return log_error_errno(-errno, "worker binary %s", s->worker_binary);
+	snprintf(s->records_dir, sizeof(s->records_dir), "%s/exports", s->state_dir);
+	snprintf(s->cache_dir, sizeof(s->cache_dir), "%s/cache", s->state_dir);
+	return 0;
+}
+
+static void all_down(struct supervisor *s)
+{
+	log_info("every export is stopped; exiting");
+	loop_quit(s->loop, 0);
+}
+
+static void shutdown_timeout(struct loop_source *src, uint32_t events, void *userdata)
+{
+	struct supervisor *s = userdata;
+
+	log_error("shutdown did not finish within %d s; exiting anyway", SHUTDOWN_TIMEOUT_MS / 1000);
+	loop_quit(s->loop, 1);
+}
+
+static void begin_shutdown(struct supervisor *s)
+{
+	if (s->shutting_down)
+		return;
+	s->shutting_down = true;
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping exports");
+	log_info("shutting down");
+	server_stop();
+	loop_add_timer(s->loop, SHUTDOWN_TIMEOUT_MS, shutdown_timeout, s, NULL);
+	export_stop_all(s, all_down);
+}
+
+/* Owned by the loop thread. */
+static int signal_fd = -1;
+
+static void reap_children(struct supervisor *s)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		export_worker_exited(s, pid, status);
+}
+
+static void signal_ready(struct loop_source *src, uint32_t events, void *userdata)
+{
+	struct supervisor *s = userdata;
+	struct signalfd_siginfo si;
+
+	while (read(signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap_children(s);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			begin_shutdown(s);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static int setup_signals(struct supervisor *s)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (signal_fd < 0)
+		return -errno;
+	return loop_add(s->loop, signal_fd, EPOLLIN, signal_ready, s, NULL);
+}
+
+static int make_dirs(const struct supervisor *s)
+{
+	const char *dirs[] = { s->state_dir, s->records_dir, s->cache_dir };
+
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		if (mkdir(dirs[i], 0700) < 0 && errno != EEXIST)
+			return log_error_errno(-errno, "create %s", dirs[i]);
+	return 0;
+}
+
+static int restore_exports(struct supervisor *s)
+{
+	_cleanup_free_ struct export_record *recs = NULL;
+	size_t n = 0;
+	int r = record_load_all(s->records_dir, &recs, &n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		export_restore(s, &recs[i]);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct supervisor s = {
+		.state_dir = DEFAULT_STATE_DIR,
+		.socket_path = DEFAULT_SOCKET,
+		.default_queues = 2,
+		.default_depth = 128,
+		.max_io_bytes = 512 * 1024,
+		.chunk_size = 1024 * 1024,
+		.default_transport = TRANSPORT_AUTO,
+	};
+	int r;
+
+	log_init("glidefsd");
+	r = parse_args(&s, argc, argv);
+	if (r < 0)
+		return 2;
+	r = loop_new(&s.loop);
+	if (r < 0)
+		return log_error_errno(r, "event loop"), 1;
+	r = setup_signals(&s);
+	if (r < 0)
+		return log_error_errno(r, "signals"), 1;
+	r = make_dirs(&s);
+	if (r < 0)
+		return 1;
+	r = ctrl_ring_open(s.loop, &s.ctrl);
+	if (r < 0)
+		return 1;
+	r = ctrl_get_features(s.ctrl, &s.features);
+	if (r < 0)
+		return log_error_errno(r, "GET_FEATURES (ublk kernel too old?)"), 1;
+	log_info("ublk features 0x%llx; default transport %s", (unsigned long long)s.features,
+		 transport_name(s.default_transport));
+	r = server_start(&s);
+	if (r < 0)
+		return 1;
+	r = restore_exports(&s);
+	if (r < 0)
+		return 1;
+	sd_notify(0, "READY=1\nSTATUS=serving");
+	r = loop_run(s.loop);
+	ctrl_ring_free(s.ctrl);
+	loop_free(s.loop);
+	return r < 0 ? 1 : r;
+}

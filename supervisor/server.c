@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+#include "server.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "control.pb-c.h"
+#include "export.h"
+#include "frame.h"
+#include "log.h"
+#include "util.h"
+
+#define MAX_CONNECTIONS 256
+
+struct conn {
+	struct supervisor *sup;
+	int fd;
+	struct loop_source *src;
+	struct frame_reader rd;
+	struct ucred peer;
+	bool busy; /* a request is being served; further input waits */
+	struct conn *next;
+};
+
+/* Owned by the event loop thread. */
+static struct {
+	struct supervisor *sup;
+	int listen_fd;
+	struct loop_source *listen_src;
+	struct conn *conns;
+	unsigned nconns;
+} srv = { .listen_fd = -1 };
+
+static void conn_close(struct conn *c)
+{
+	struct conn **pp = &srv.conns;
+
+	while (*pp && *pp != c)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = c->next;
+	srv.nconns--;
+	export_forget_waiter(c->sup, c);
+	loop_remove(c->src);
+	close(c->fd);
+	frame_reader_free(&c->rd);
+	free(c);
+}
+
+static void reply(struct conn *c, Glidefs__Control__Response *resp)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len;
+	ssize_t n;
+	int r;
+
+	c->busy = false;
+	r = frame_encode(&resp->base, &buf, &len);
+	if (r < 0) {
+		log_error_errno(r, "encode reply");
+		return conn_close(c);
+	}
+	/* Replies are small; a client that does not read them is dropped. */
+	n = send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n != (ssize_t)len) {
+		log_warn("control client pid %d: reply not delivered; closing", (int)c->peer.pid);
+		return conn_close(c);
+	}
+}
+
+static void reply_error(struct conn *c, int err, const char *message)
+{
+	Glidefs__Control__Response resp = GLIDEFS__CONTROL__RESPONSE__INIT;
+
+	resp.error = err;
+	resp.message = (char *)(message ? message : strerror(-err));
+	reply(c, &resp);
+}
+
+static void reply_exports(struct conn *c, struct export **list, size_t n)
+{
+	Glidefs__Control__Response resp = GLIDEFS__CONTROL__RESPONSE__INIT;
+	_cleanup_free_ Glidefs__Control__Export *items = calloc(n ? n : 1, sizeof(*items));
+	_cleanup_free_ Glidefs__Control__Export **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+
+	if (!items || !ptrs)
+		return reply_error(c, -ENOMEM, NULL);
+	for (size_t i = 0; i < n; i++) {
+		glidefs__control__export__init(&items[i]);
+		export_describe(list[i], &items[i]);
+		ptrs[i] = &items[i];
+	}
+	resp.n_exports = n;
+	resp.exports = ptrs;
+	reply(c, &resp);
+}
+
+/* An export operation a client waits on has finished. */
+static void op_done(struct export *ex, int err, const char *message, void *userdata)
+{
+	struct conn *c = userdata;
+
+	if (err < 0)
+		return reply_error(c, err, message);
+	if (ex)
+		reply_exports(c, &ex, 1);
+	else
+		reply_exports(c, NULL, 0);
+}
+
+/* Deletion frees the export before the callback returns; answer plainly. */
+static void delete_done(struct export *ex, int err, const char *message, void *userdata)
+{
+	(void)ex;
+	if (err < 0)
+		return reply_error(userdata, err, message);
+	reply_exports(userdata, NULL, 0);
+}
+
+static bool may_change(const struct conn *c)
+{
+	return c->peer.uid == 0 || c->peer.uid == geteuid();
+}
+
+static void handle_create(struct conn *c, const Glidefs__Control__CreateRequest *req)
+{
+	struct export_record rec = { .dev_id = -1 };
+	char why[256] = "";
+	int r;
+
+	if (!req->name || strlen(req->name) > EXPORT_NAME_MAX || !export_name_valid(req->name)) {
+		snprintf(why, sizeof(why), "invalid export name '%.64s' (1-64 of A-Z a-z 0-9 . _ -)",
+			 req->name ? req->name : "");
+		return reply_error(c, -EINVAL, why);
+	}
+	if ((unsigned)req->transport > TRANSPORT_COPY)
+		return reply_error(c, -EINVAL, "unknown transport");
+	strcpy(rec.name, req->name);
+	rec.size = req->size_bytes;
+	rec.queues = req->queues;
+	rec.depth = req->depth;
+	rec.transport = (enum transport)req->transport;
+	r = export_create(c->sup, &rec, op_done, c, why, sizeof(why));
+	if (r < 0)
+		reply_error(c, r, why);
+}
+
+static struct export *find_or_reply(struct conn *c, const Glidefs__Control__NameRequest *req)
+{
+	char why[128];
+	struct export *ex = req->name ? export_find(c->sup, req->name) : NULL;
+
+	if (!ex) {
+		snprintf(why, sizeof(why), "no export named '%.64s'", req->name ? req->name : "");
+		reply_error(c, -ENOENT, why);
+	}
+	return ex;
+}
+
+static void handle_list(struct conn *c)
+{
+	_cleanup_free_ struct export **list = NULL;
+	size_t n = 0;
+
+	for (struct export *ex = export_next(c->sup, NULL); ex; ex = export_next(c->sup, ex))
+		n++;
+	list = calloc(n ? n : 1, sizeof(*list));
+	if (!list)
+		return reply_error(c, -ENOMEM, NULL);
+	n = 0;
+	for (struct export *ex = export_next(c->sup, NULL); ex; ex = export_next(c->sup, ex))
+		list[n++] = ex;
+	reply_exports(c, list, n);
+}
+
+static void handle(struct conn *c, const Glidefs__Control__Request *req)
+{
+	struct export *ex;
+	char why[256] = "";
+	int r;
+
+	c->busy = true;
+	switch (req->op_case) {
+	case GLIDEFS__CONTROL__REQUEST__OP_LIST:
+		return handle_list(c);
+	case GLIDEFS__CONTROL__REQUEST__OP_STATUS:
+		ex = find_or_reply(c, req->status);
+		if (ex && (r = export_refresh(ex, op_done, c)) < 0)
+			reply_error(c, r, "cannot read the device's state");
+		return;
+	case GLIDEFS__CONTROL__REQUEST__OP_CREATE:
+	case GLIDEFS__CONTROL__REQUEST__OP_DELETE:
+		if (!may_change(c))
+			return reply_error(c, -EPERM, "permission denied: changing exports needs root");
+		if (req->op_case == GLIDEFS__CONTROL__REQUEST__OP_CREATE)
+			return handle_create(c, req->create);
+		ex = find_or_reply(c, req->delete_);
+		if (ex && (r = export_delete(ex, delete_done, c, why, sizeof(why))) < 0)
+			reply_error(c, r, why);
+		return;
+	default:
+		return reply_error(c, -EOPNOTSUPP, "unknown request");
+	}
+}
+
+static void conn_readable(struct loop_source *src, uint32_t events, void *userdata)
+{
+	struct conn *c = userdata;
+	int r = frame_reader_fill(&c->rd, c->fd);
+
+	while (!c->busy) {
+		ProtobufCMessage *m = NULL;
+		int n = frame_reader_next(&c->rd, &glidefs__control__request__descriptor, &m);
+
+		if (n < 0) {
+			log_warn("control client pid %d sent a malformed frame; closing",
+				 (int)c->peer.pid);
+			return conn_close(c);
+		}
+		if (n == 0)
+			break;
+		handle(c, (Glidefs__Control__Request *)m);
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+	/* A client that hangs up gives up its answer; its operation goes on. */
+	if (r < 0)
+		conn_close(c);
+}
+
+static void accept_ready(struct loop_source *src, uint32_t events, void *userdata)
+{
+	for (;;) {
+		socklen_t len = sizeof(struct ucred);
+		struct conn *c;
+		int fd = accept4(srv.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn_errno(-errno, "accept");
+			return;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c || srv.nconns >= MAX_CONNECTIONS) {
+			log_warn("too many control connections; refusing one");
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->sup = srv.sup;
+		c->fd = fd;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len) < 0 ||
+		    loop_add(srv.sup->loop, fd, EPOLLIN, conn_readable, c, &c->src) < 0) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->next = srv.conns;
+		srv.conns = c;
+		srv.nconns++;
+	}
+}
+
+static int bind_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	char dir[sizeof(sa.sun_path)];
+	char *slash;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return log_error_errno(-ENAMETOOLONG, "socket path %s", path);
+	strcpy(sa.sun_path, path);
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return log_error_errno(-errno, "create %s", dir);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return log_error_errno(-errno, "socket");
+	/* A socket file left by a dead supervisor is stale; a live one is not. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return log_error_errno(-EADDRINUSE, "another glidefsd is serving %s", path);
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return log_error_errno(-errno, "bind %s", path);
+	/* Not world-writable: group members may connect, others may not. */
+	if (chmod(path, 0660) < 0 || listen(fd, 64) < 0)
+		return log_error_errno(-errno, "listen on %s", path);
+	return TAKE_FD(fd);
+}
+
+int server_start(struct supervisor *s)
+{
+	int n = sd_listen_fds(1), r;
+
+	srv.sup = s;
+	if (n > 1)
+		return log_error_errno(-EINVAL, "systemd passed %d sockets; expected one", n);
+	if (n == 1) {
+		srv.listen_fd = SD_LISTEN_FDS_START;
+		if (sd_is_socket_unix(srv.listen_fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+			return log_error_errno(-EINVAL, "the socket systemd passed is not a "
+					       "listening unix stream socket");
+		r = fd_set_nonblock_cloexec(srv.listen_fd);
+		if (r < 0)
+			return log_error_errno(r, "socket from systemd");
+		log_info("serving on the socket passed by systemd");
+	} else {
+		srv.listen_fd = bind_socket(s->socket_path);
+		if (srv.listen_fd < 0)
+			return srv.listen_fd;
+		log_info("serving on %s", s->socket_path);
+	}
+	return loop_add(s->loop, srv.listen_fd, EPOLLIN, accept_ready, NULL, &srv.listen_src);
+}
+
+void server_stop(void)
+{
+	loop_remove(srv.listen_src);
+	srv.listen_src = NULL;
+	while (srv.conns)
+		conn_close(srv.conns);
+	if (srv.listen_fd >= 0)
+		close(srv.listen_fd);
+	srv.listen_fd = -1;
+}

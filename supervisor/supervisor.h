@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The supervisor's shared context. Everything here is owned by the
+ * single event-loop thread; nothing is touched from anywhere else.
+ */
+#ifndef GLIDEFS_SUPERVISOR_H
+#define GLIDEFS_SUPERVISOR_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "loop.h"
+#include "transport.h"
+#include "ublk_ctrl.h"
+
+struct export;
+
+struct supervisor {
+	struct loop *loop;
+	struct ctrl_ring *ctrl;
+	uint64_t features; /* GET_FEATURES, read once at start-up */
+
+	char state_dir[PATH_MAX];
+	char records_dir[PATH_MAX];
+	char cache_dir[PATH_MAX];
+	char socket_path[PATH_MAX];
+	char worker_binary[PATH_MAX];
+
+	uint32_t default_queues;
+	uint32_t default_depth;
+	uint32_t max_io_bytes;
+	uint32_t chunk_size;
+	enum transport default_transport;
+
+	struct export *exports;
+	bool shutting_down;
+};
+
+#endif

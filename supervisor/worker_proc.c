@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+#include "worker_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "log.h"
+#include "util.h"
+
+struct worker_proc {
+	pid_t pid;
+	int fd;
+	struct loop_source *src;
+	struct frame_reader rd;
+	worker_msg_fn fn;
+	void *userdata;
+};
+
+static void worker_readable(struct loop_source *src, uint32_t events, void *userdata)
+{
+	struct worker_proc *w = userdata;
+	int r = frame_reader_fill(&w->rd, w->fd);
+
+	for (;;) {
+		ProtobufCMessage *m = NULL;
+		int n = frame_reader_next(&w->rd, &glidefs__worker__to_supervisor__descriptor, &m);
+
+		if (n <= 0) {
+			if (n < 0)
+				r = n;
+			break;
+		}
+		w->fn(w, (Glidefs__Worker__ToSupervisor *)m, w->userdata);
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+	if (r < 0) {
+		if (r != -EPIPE)
+			log_warn_errno(r, "worker %d channel", (int)w->pid);
+		loop_remove(w->src);
+		w->src = NULL;
+		w->fn(w, NULL, w->userdata);
+	}
+}
+
+static void child_exec(const char *binary, int fd, const char *name)
+{
+	char arg[128];
+
+	/* The channel becomes fd 3; everything else the supervisor holds goes. */
+	if (fd != WORKER_CHANNEL_FD) {
+		if (dup2(fd, WORKER_CHANNEL_FD) < 0)
+			_exit(127);
+	} else if (fcntl(fd, F_SETFD, 0) < 0) {
+		_exit(127);
+	}
+	close_range(WORKER_CHANNEL_FD + 1, ~0U, 0);
+	signal(SIGPIPE, SIG_DFL);
+	{
+		sigset_t all;
+
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+	}
+	snprintf(arg, sizeof(arg), "--export=%s", name);
+	execl(binary, "glidefs-worker", arg, (char *)NULL);
+	fprintf(stderr, "glidefs-worker: exec %s: %s\n", binary, strerror(errno));
+	_exit(127);
+}
+
+int worker_spawn(struct loop *l, const char *binary, const Glidefs__Worker__Start *start,
+		 worker_msg_fn fn, void *userdata, struct worker_proc **out)
+{
+	Glidefs__Worker__ToWorker msg = GLIDEFS__WORKER__TO_WORKER__INIT;
+	_cleanup_free_ struct worker_proc *w = calloc(1, sizeof(*w));
+	int sv[2], r;
+	pid_t pid;
+
+	if (!w)
+		return -ENOMEM;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return log_error_errno(-errno, "socketpair");
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return log_error_errno(r, "fork");
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_exec(binary, sv[1], start->name);
+	}
+	close(sv[1]);
+	w->pid = pid;
+	w->fd = sv[0];
+	w->fn = fn;
+	w->userdata = userdata;
+	msg.msg_case = GLIDEFS__WORKER__TO_WORKER__MSG_START;
+	msg.start = (Glidefs__Worker__Start *)start;
+	/* A fresh socket's buffer holds the small Start message: no blocking. */
+	r = frame_send(w->fd, &msg.base);
+	if (r >= 0)
+		r = loop_add(l, w->fd, EPOLLIN, worker_readable, w, &w->src);
+	if (r < 0) {
+		kill(pid, SIGKILL);
+		close(w->fd);
+		return log_error_errno(r, "start worker %d", (int)pid);
+	}
+	*out = TAKE_PTR(w);
+	return 0;
+}
+
+pid_t worker_pid(const struct worker_proc *w)
+{
+	return w->pid;
+}
+
+int worker_send_stop(struct worker_proc *w)
+{
+	Glidefs__Worker__ToWorker msg = GLIDEFS__WORKER__TO_WORKER__INIT;
+	Glidefs__Worker__Stop stop = GLIDEFS__WORKER__STOP__INIT;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len;
+	ssize_t n;
+	int r;
+
+	msg.msg_case = GLIDEFS__WORKER__TO_WORKER__MSG_STOP;
+	msg.stop = &stop;
+	r = frame_encode(&msg.base, &buf, &len);
+	if (r < 0)
+		return r;
+	/* Never block the loop on a worker that stopped reading. */
+	n = send(w->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EAGAIN;
+}
+
+void worker_proc_free(struct worker_proc *w)
+{
+	if (!w)
+		return;
+	loop_remove(w->src);
+	close(w->fd);
+	frame_reader_free(&w->rd);
+	free(w);
+}

@@ -1,0 +1,94 @@
+#!/bin/bash
+# `make test`: build, run the host unit tests (plain and under ASan+UBSan),
+# then the data-path suite on real ublk kernels in QEMU, one VM per row:
+#
+#   sid    -> zero-copy (AUTO_BUF_REG)
+#   trixie -> user-copy
+#   sid, transport forced -> copy
+#
+# Ends with one line "N passed, N failed" counting every test.
+set -u
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+passed=0
+failed=0
+start=$(date +%s)
+
+count() { # STATUS NAME
+	if [ "$1" = ok ]; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		echo "FAILED: $2"
+	fi
+}
+
+build() { # NAME MAKE-ARGS...
+	local name=$1
+	shift
+	if make -s -j"$(nproc)" "$@" >"/tmp/glidefs-build-$$.log" 2>&1; then
+		count ok "build $name"
+	else
+		cat "/tmp/glidefs-build-$$.log"
+		count fail "build $name"
+		return 1
+	fi
+}
+
+# cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)".
+unit_tests() { # DIR LABEL
+	local t out n
+	for t in "$1"/tests/test_*; do
+		[ -x "$t" ] || continue
+		out=$("$t" 2>&1)
+		echo "$out" | grep -E '^\[ +(OK|FAILED|PASSED|ERROR) +\]' | sed "s/^/$2 /"
+		n=$(echo "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p')
+		passed=$((passed + ${n:-0}))
+		n=$(echo "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p')
+		failed=$((failed + ${n:-0}))
+		if [ -z "$(echo "$out" | grep -E '^\[  PASSED  \]')" ]; then
+			echo "$out" | tail -n 20
+			count fail "$2 $(basename "$t") did not finish"
+		fi
+	done
+}
+
+vm_row() { # LABEL SUITE EXPECT FORCE
+	local label=$1 suite=$2 log="/tmp/glidefs-vm-$1-$$.log" rc
+	echo "=== VM row $label: $suite kernel, expecting $3 ==="
+	GLIDEFS_EXPECT_TRANSPORT=$3 GLIDEFS_TEST_TRANSPORT=$4 \
+		ci/vm/run.sh "$suite" --timeout "${GLIDEFS_VM_TIMEOUT:-1500}" -- \
+		tests/vm/datapath.sh 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) count ok "$label: ${line#ok - }" ;;
+		"not ok - "*) count fail "$label: ${line#not ok - }" ;;
+		esac
+	done < <(tr -d '\r' <"$log")
+	# A guest that died mid-suite must not look like a short green run.
+	if [ "$rc" = 0 ]; then
+		count ok "$label: suite completed"
+	else
+		count fail "$label: suite exited with status $rc"
+	fi
+}
+
+build plain all unit-tests || { echo "$passed passed, $failed failed"; exit 1; }
+build sanitizers SAN=1 all unit-tests
+unit_tests build unit
+unit_tests build-san unit-asan
+
+if [ -n "${GLIDEFS_SKIP_VM:-}" ]; then
+	echo "GLIDEFS_SKIP_VM is set: VM rows not run (counted as failed)"
+	count fail "VM rows skipped"
+else
+	vm_row sid-zero-copy sid zero-copy ""
+	vm_row trixie-user-copy trixie user-copy ""
+	vm_row sid-copy sid copy copy
+fi
+
+echo "make test took $(($(date +%s) - start)) s"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,308 @@
+#!/bin/bash
+# The data-path suite, run inside a VM on a real ublk kernel (ci/vm/run.sh).
+#
+#   GLIDEFS_EXPECT_TRANSPORT  the transport this row must really run
+#                             (checked in the device flags read back with
+#                             GET_DEV_INFO2, not taken on trust)
+#   GLIDEFS_TEST_TRANSPORT    transport to force at create; empty = auto
+#
+# Prints one "ok - NAME" or "not ok - NAME: why" line per test, which the
+# host's tests/run.sh counts.
+set -u
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${GLIDEFS_BIN_DIR:-$top/build}
+expect=${GLIDEFS_EXPECT_TRANSPORT:?set GLIDEFS_EXPECT_TRANSPORT}
+force=${GLIDEFS_TEST_TRANSPORT:-}
+work=$(mktemp -d /tmp/glidefs-test.XXXXXX)
+state=$work/state
+export GLIDEFS_SOCKET=$work/glidefs.sock
+log=$work/glidefsd.log
+size_mib=256
+dev=
+sup_pid=
+
+say() { printf '%s\n' "$*"; }
+pass() { say "ok - $1"; }
+fail() { say "not ok - $1: $2"; }
+
+start_supervisor() {
+	"$bin/glidefsd" --state-dir "$state" --socket "$GLIDEFS_SOCKET" >>"$log" 2>&1 &
+	sup_pid=$!
+	for _ in $(seq 100); do
+		[ -S "$GLIDEFS_SOCKET" ] && "$bin/glidectl" list >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_supervisor() {
+	[ -n "$sup_pid" ] || return 0
+	kill -TERM "$sup_pid" 2>/dev/null
+	wait "$sup_pid"
+	local rc=$?
+	sup_pid=
+	return $rc
+}
+
+dump_log() {
+	say "# --- glidefsd log (last 40 lines) ---"
+	tail -n 40 "$log" | sed 's/^/# /'
+}
+
+cleanup() {
+	stop_supervisor >/dev/null 2>&1
+	umount "$work/mnt" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Runs fio; prints its summary lines as comments; fails on any error.
+run_fio() {
+	local name=$1
+	shift
+	local out=$work/fio-$name.out
+	if fio --name="$name" --filename="$dev" --direct=1 --ioengine=io_uring \
+		--output="$out" --output-format=normal "$@"; then
+		grep -E '^\s+(READ|WRITE):' "$out" | sed "s/^ */# $name: /"
+		if grep -qE 'err= *[1-9]|verify: bad' "$out"; then
+			return 1
+		fi
+		return 0
+	fi
+	sed 's/^/# /' "$out" | tail -n 30
+	return 1
+}
+
+json_field() {
+	python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
+}
+
+# --- set-up -------------------------------------------------------------
+
+mkdir -p "$state" "$work/mnt"
+if ! start_supervisor; then
+	fail supervisor-start "glidefsd did not come up"
+	dump_log
+	exit 1
+fi
+pass supervisor-start
+
+create_args=(create t0 --size "${size_mib}M" --queues 2 --depth 128)
+[ -n "$force" ] && create_args+=(--transport "$force")
+if dev=$("$bin/glidectl" "${create_args[@]}" 2>"$work/create.err") && [ -b "$dev" ]; then
+	pass "create ($dev)"
+else
+	fail create "$(cat "$work/create.err")"
+	dump_log
+	exit 1
+fi
+
+# --- the transport really in use ----------------------------------------
+
+st=$("$bin/glidectl" status t0 --json)
+transport=$(json_field transport <<<"$st")
+flags=$(json_field dev_flags <<<"$st")
+kstate=$(json_field kernel_state <<<"$st")
+say "# status: $st"
+bit() { (( (flags >> $1) & 1 )); }
+ok=1
+case $expect in
+zero-copy) bit 0 && bit 11 || ok=0 ;;
+user-copy) bit 7 && ! bit 0 && ! bit 11 || ok=0 ;;
+copy) ! bit 0 && ! bit 7 && ! bit 11 || ok=0 ;;
+*) ok=0 ;;
+esac
+bit 3 || ok=0 # USER_RECOVERY on every device
+if [ "$transport" = "$expect" ] && [ $ok = 1 ] && [ "$kstate" = live ]; then
+	pass "transport is $expect (dev flags $(printf 0x%x "$flags"))"
+else
+	fail transport "want $expect, device reports $transport flags $(printf 0x%x "$flags") state $kstate"
+fi
+
+# --- fio with verification ----------------------------------------------
+
+if run_fio randwrite-qd1 --rw=randwrite --bsrange=4k-1m --iodepth=1 --size=48M \
+	--verify=crc32c --do_verify=1 --verify_fatal=1; then
+	pass "fio randwrite 4k-1m qd1 verify"
+else
+	fail "fio randwrite 4k-1m qd1 verify" "fio reported errors"
+fi
+
+# Four jobs on their own regions, spread over both vCPUs and so both queues.
+if run_fio randwrite-qd128 --rw=randwrite --bsrange=4k-1m --iodepth=128 --numjobs=4 \
+	--size=48M --offset_increment=48M --verify=crc32c --do_verify=1 --verify_fatal=1 \
+	--group_reporting; then
+	pass "fio randwrite 4k-1m qd128 x4 jobs verify"
+else
+	fail "fio randwrite 4k-1m qd128 x4 jobs verify" "fio reported errors"
+fi
+
+if run_fio randrw-backlog --rw=randrw --bsrange=4k-256k --iodepth=32 --numjobs=2 \
+	--size=48M --offset_increment=64M --verify=crc32c --verify_backlog=64 \
+	--verify_fatal=1 --group_reporting; then
+	pass "fio randrw verify_backlog"
+else
+	fail "fio randrw verify_backlog" "fio reported errors"
+fi
+
+# Throughput figure for the row (reported, not asserted).
+run_fio seq-throughput --rw=write --bs=128k --iodepth=32 --size=64M >/dev/null &&
+	grep -E 'WRITE:' "$work/fio-seq-throughput.out" | sed 's/^ */# throughput: /'
+run_fio randread-throughput --rw=randread --bs=4k --iodepth=32 --size=64M \
+	--runtime=5 --time_based >/dev/null &&
+	grep -E 'READ:' "$work/fio-randread-throughput.out" | sed 's/^ */# throughput: /'
+
+# --- ext4 ---------------------------------------------------------------
+
+ext4_test() {
+	local tree=$work/tree mnt=$work/mnt
+	mkdir -p "$tree"
+	cp -a /usr/include/linux "$tree/" 2>/dev/null || return 1
+	for i in $(seq 20); do
+		head -c $((i * 37 * 1024)) /dev/urandom >"$tree/random-$i"
+	done
+	(cd "$tree" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$work/sums"
+	mkfs.ext4 -q -F "$dev" || return 1
+	mount "$dev" "$mnt" || return 1
+	cp -a "$tree/." "$mnt/" || return 1
+	sync
+	umount "$mnt" || return 1
+	echo 3 >/proc/sys/vm/drop_caches
+	mount "$dev" "$mnt" || return 1
+	(cd "$mnt" && sha256sum --quiet -c "$work/sums") || return 1
+	umount "$mnt" || return 1
+	fsck.ext4 -n -f "$dev" >/dev/null 2>&1
+}
+if ext4_test; then
+	pass "ext4 copy, remount, checksums"
+else
+	fail "ext4 copy, remount, checksums" "see above"
+	umount "$work/mnt" 2>/dev/null
+fi
+
+# --- DISCARD and WRITE_ZEROES read back as zeros --------------------------
+
+zero_test() {
+	local mode=$1 off=$((8 << 20)) len=$((4 << 20))
+	head -c $((len + 2 * 65536)) /dev/urandom >"$work/pat"
+	dd if="$work/pat" of="$dev" bs=64k seek=$(((off - 65536) / 65536)) oflag=direct \
+		status=none || return 1
+	if [ "$mode" = discard ]; then
+		blkdiscard -o $off -l $len "$dev" || return 1
+	else
+		blkdiscard -z -o $off -l $len "$dev" || return 1
+	fi
+	cmp -n $len <(dd if="$dev" bs=64k skip=$((off / 65536)) count=$((len / 65536)) \
+		iflag=direct status=none) /dev/zero || return 1
+	# The neighbours are untouched.
+	cmp -n 65536 <(dd if="$dev" bs=64k skip=$(((off - 65536) / 65536)) count=1 \
+		iflag=direct status=none) "$work/pat" || return 1
+	cmp -n 65536 <(dd if="$dev" bs=64k skip=$(((off + len) / 65536)) count=1 \
+		iflag=direct status=none) <(tail -c 65536 "$work/pat") || return 1
+}
+zero_test discard && pass "discard reads back zeros" || fail "discard reads back zeros" "data mismatch"
+zero_test zeroes && pass "write-zeroes reads back zeros" || fail "write-zeroes reads back zeros" "data mismatch"
+
+# --- edges --------------------------------------------------------------
+
+bytes=$((size_mib << 20))
+last=$((bytes / 4096 - 1))
+head -c 4096 /dev/urandom >"$work/last"
+if dd if="$work/last" of="$dev" bs=4096 seek=$last oflag=direct status=none &&
+	cmp <(dd if="$dev" bs=4096 skip=$last count=1 iflag=direct status=none) "$work/last"; then
+	pass "I/O at the last sector"
+else
+	fail "I/O at the last sector" "write or read-back failed"
+fi
+if dd if=/dev/zero of="$dev" bs=4096 seek=$((last + 1)) count=1 oflag=direct status=none 2>/dev/null; then
+	fail "I/O past the end fails" "write past the end succeeded"
+elif ! cmp <(dd if="$dev" bs=4096 skip=$last count=1 iflag=direct status=none) "$work/last"; then
+	fail "I/O past the end fails" "the last block changed"
+else
+	pass "I/O past the end fails"
+fi
+
+# --- bad input ----------------------------------------------------------
+
+expect_refusal() { # NAME WANT_RC PATTERN CMD...
+	local name=$1 want=$2 pattern=$3
+	shift 3
+	local out rc
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ $rc -eq "$want" ] && grep -qi -- "$pattern" <<<"$out" &&
+		"$bin/glidectl" list >/dev/null 2>&1; then
+		pass "$name (exit $rc: $out)"
+	else
+		fail "$name" "exit $rc, output: $out"
+	fi
+}
+expect_refusal "malformed size" 2 "invalid size '12Q'" "$bin/glidectl" create x --size 12Q
+expect_refusal "duplicate name" 1 "already exists" "$bin/glidectl" create t0 --size 16M
+expect_refusal "unknown export" 1 "no export named 'nope'" "$bin/glidectl" status nope
+expect_refusal "unknown transport" 2 "invalid transport" "$bin/glidectl" create x --size 16M --transport warp
+expect_refusal "size not a multiple of 4096" 1 "multiple of 4096" "$bin/glidectl" create x --size 5000
+case $expect in
+user-copy) expect_refusal "transport the kernel lacks" 1 "not available" \
+	"$bin/glidectl" create x --size 16M --transport zero-copy ;;
+esac
+# A malformed frame closes that connection; the supervisor keeps serving.
+python3 - "$GLIDEFS_SOCKET" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"\xff\xff\xff\xff" + b"x" * 64)
+s.settimeout(5)
+print("# closed by supervisor" if s.recv(16) == b"" else "# unexpected reply")
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"\x00\x00\x00\x05" + b"\xff" * 5)
+s.settimeout(5)
+print("# closed by supervisor" if s.recv(16) == b"" else "# unexpected reply")
+EOF
+if "$bin/glidectl" status t0 >/dev/null && kill -0 "$sup_pid"; then
+	pass "malformed frames leave the supervisor serving"
+else
+	fail "malformed frames leave the supervisor serving" "supervisor not answering"
+fi
+
+# --- exports survive a supervisor restart --------------------------------
+
+head -c $((16 << 20)) /dev/urandom >"$work/persist"
+dd if="$work/persist" of="$dev" bs=1M seek=100 oflag=direct conv=fsync status=none
+if stop_supervisor && [ ! -e "$dev" ] && start_supervisor; then
+	for _ in $(seq 100); do
+		[ "$("$bin/glidectl" status t0 --json 2>/dev/null | json_field state)" = live ] && break
+		sleep 0.1
+	done
+	if [ -b "$dev" ] && cmp <(dd if="$dev" bs=1M skip=100 count=16 iflag=direct status=none) \
+		"$work/persist"; then
+		pass "export and data survive a supervisor restart"
+	else
+		fail "export and data survive a supervisor restart" "device or data missing"
+		dump_log
+	fi
+else
+	fail "export and data survive a supervisor restart" "restart failed"
+	dump_log
+fi
+
+# --- delete -------------------------------------------------------------
+
+cache=$("$bin/glidectl" status t0 --json | json_field cache)
+if "$bin/glidectl" delete t0 && [ ! -e "$dev" ] && [ ! -e "$cache" ] &&
+	! "$bin/glidectl" status t0 >/dev/null 2>&1; then
+	pass "delete removes device and cache"
+else
+	fail "delete removes device and cache" "something remained"
+fi
+
+if stop_supervisor; then
+	pass "supervisor exits cleanly on SIGTERM"
+else
+	fail "supervisor exits cleanly on SIGTERM" "non-zero exit"
+	dump_log
+fi
+if grep -qiE 'AddressSanitizer|runtime error' "$log"; then
+	fail "no sanitizer reports" "see log"
+	dump_log
+fi

@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * glidefs-worker: serves one export. Started by glidefsd with its end of
+ * a socketpair as fd 3; receives Start, opens the device and the cache,
+ * arms one queue thread per ublk queue, says Ready, and then only
+ * watches: for the supervisor's Stop, for SIGTERM, and for its queues
+ * ending when the device is stopped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chunk.h"
+#include "frame.h"
+#include "log.h"
+#include "queue.h"
+#include "util.h"
+#include "worker.pb-c.h"
+
+#define CHANNEL_FD 3
+/* The char device appears as ADD_DEV returns, but udev may still be at it. */
+#define CDEV_OPEN_TRIES 100
+#define CDEV_OPEN_DELAY_NS 20000000L
+
+struct worker {
+	struct export_ctx ex;
+	struct queue *queues;
+	unsigned inited;  /* queues set up (and to be torn down) */
+	unsigned started; /* queue threads running */
+	int report_fd;
+	int signal_fd;
+};
+
+static int send_to_supervisor(Glidefs__Worker__ToSupervisor *msg)
+{
+	return frame_send(CHANNEL_FD, &msg->base);
+}
+
+static void send_failed(int err, const char *what)
+{
+	Glidefs__Worker__ToSupervisor msg = GLIDEFS__WORKER__TO_SUPERVISOR__INIT;
+	Glidefs__Worker__Failed failed = GLIDEFS__WORKER__FAILED__INIT;
+	char text[256];
+
+	snprintf(text, sizeof(text), "%s: %s", what, strerror(-err));
+	failed.error = err;
+	failed.message = text;
+	msg.msg_case = GLIDEFS__WORKER__TO_SUPERVISOR__MSG_FAILED;
+	msg.failed = &failed;
+	send_to_supervisor(&msg);
+}
+
+static int open_cdev(uint32_t dev_id)
+{
+	char path[64];
+	struct timespec delay = { .tv_nsec = CDEV_OPEN_DELAY_NS };
+
+	snprintf(path, sizeof(path), UBLK_CDEV_PREFIX "%u", dev_id);
+	for (int i = 0; i < CDEV_OPEN_TRIES; i++) {
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+
+		if (fd >= 0)
+			return fd;
+		if (errno != ENOENT)
+			break;
+		nanosleep(&delay, NULL);
+	}
+	return log_error_errno(-errno, "open %s", path);
+}
+
+static int open_cache(const char *path, uint64_t size)
+{
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	struct stat st;
+
+	if (fd < 0)
+		return log_error_errno(-errno, "open cache %s", path);
+	if (fstat(fd, &st) < 0)
+		return log_error_errno(-errno, "stat cache %s", path);
+	/* Direct-mapped: device offset X is file offset X, holes read as zeros. */
+	if ((uint64_t)st.st_size != size && ftruncate(fd, (off_t)size) < 0)
+		return log_error_errno(-errno, "size cache %s", path);
+	return TAKE_FD(fd);
+}
+
+static int receive_start(Glidefs__Worker__Start **out)
+{
+	ProtobufCMessage *m = NULL;
+	Glidefs__Worker__ToWorker *msg;
+	int r = frame_recv(CHANNEL_FD, &glidefs__worker__to_worker__descriptor, &m);
+
+	if (r < 0)
+		return log_error_errno(r, "receive Start from the supervisor");
+	msg = (Glidefs__Worker__ToWorker *)m;
+	if (msg->msg_case != GLIDEFS__WORKER__TO_WORKER__MSG_START) {
+		protobuf_c_message_free_unpacked(m, NULL);
+		return log_error_errno(-EBADMSG, "first message is not Start");
+	}
+	*out = msg->start;
+	msg->start = NULL;
+	msg->msg_case = GLIDEFS__WORKER__TO_WORKER__MSG__NOT_SET;
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+static int validate(const Glidefs__Worker__Start *st, const char **why)
+{
+	if (!st->name || !st->cache_path || !*st->cache_path)
+		return *why = "no export name or cache path", -EINVAL;
+	if (st->queues < 1 || st->queues > UBLK_MAX_NR_QUEUES || st->depth < 1 ||
+	    st->depth > UBLK_MAX_QUEUE_DEPTH)
+		return *why = "queue count or depth out of range", -EINVAL;
+	if (st->max_io_bytes < 4096 || st->max_io_bytes > UBLK_MAX_IO_BUF_BYTES ||
+	    !is_power_of_two(st->chunk_size) || st->chunk_size < 4096)
+		return *why = "bad I/O size or chunk size", -EINVAL;
+	/* Segment numbers travel in 8 bits of user_data. */
+	if (chunk_max_segments(st->max_io_bytes, st->chunk_size) > 255)
+		return *why = "chunk size too small for the I/O size", -EINVAL;
+	if (!transport_ops_get((enum transport)st->transport))
+		return *why = "unknown transport", -EINVAL;
+	if (st->size_bytes == 0 || st->size_bytes % 4096)
+		return *why = "size is not a multiple of 4096", -EINVAL;
+	return 0;
+}
+
+static void drain_reports(struct worker *w)
+{
+	uint64_t v;
+
+	if (read(w->report_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn_errno(-errno, "queue reports");
+}
+
+static int wait_armed(struct worker *w)
+{
+	for (;;) {
+		unsigned armed = 0;
+		struct pollfd pfd = { .fd = w->report_fd, .events = POLLIN };
+
+		for (unsigned i = 0; i < w->started; i++) {
+			struct queue *q = &w->queues[i];
+
+			if (!__atomic_load_n(&q->armed_once, __ATOMIC_ACQUIRE))
+				continue;
+			if (__atomic_load_n(&q->setup_result, __ATOMIC_ACQUIRE) < 0)
+				return q->setup_result;
+			armed++;
+		}
+		if (armed == w->started)
+			return 0;
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			return -errno;
+		drain_reports(w);
+	}
+}
+
+static void stop_queues(struct worker *w)
+{
+	for (unsigned i = 0; i < w->started; i++)
+		queue_request_stop(&w->queues[i]);
+}
+
+static void join_queues(struct worker *w)
+{
+	for (unsigned i = 0; i < w->started; i++)
+		pthread_join(w->queues[i].thread, NULL);
+	w->started = 0;
+}
+
+static bool all_exited(struct worker *w)
+{
+	for (unsigned i = 0; i < w->started; i++)
+		if (!__atomic_load_n(&w->queues[i].exited, __ATOMIC_ACQUIRE))
+			return false;
+	return true;
+}
+
+/* After Ready: wait for a stop request or for the device to go away. */
+static int watch(struct worker *w)
+{
+	struct frame_reader rd = { 0 };
+	bool stop_asked = false;
+	int ret = 0;
+
+	while (!all_exited(w)) {
+		struct pollfd pfds[3] = {
+			{ .fd = w->report_fd, .events = POLLIN },
+			{ .fd = w->signal_fd, .events = POLLIN },
+			/* Once stopping, the channel (maybe at EOF) is not watched. */
+			{ .fd = stop_asked ? -1 : CHANNEL_FD, .events = POLLIN },
+		};
+
+		if (poll(pfds, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			break;
+		}
+		if (pfds[0].revents)
+			drain_reports(w);
+		if (pfds[1].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(w->signal_fd, &si, sizeof(si)) == sizeof(si) && !stop_asked) {
+				log_info("export %s: signal %d; stopping", w->ex.name, si.ssi_signo);
+				stop_asked = true;
+				stop_queues(w);
+			}
+		}
+		if (pfds[2].revents && !stop_asked) {
+			int r = frame_reader_fill(&rd, CHANNEL_FD);
+			ProtobufCMessage *m = NULL;
+
+			while (r >= 0 &&
+			       frame_reader_next(&rd, &glidefs__worker__to_worker__descriptor, &m) > 0) {
+				Glidefs__Worker__ToWorker *msg = (Glidefs__Worker__ToWorker *)m;
+
+				if (msg->msg_case == GLIDEFS__WORKER__TO_WORKER__MSG_STOP)
+					stop_asked = true;
+				protobuf_c_message_free_unpacked(m, NULL);
+			}
+			/*
+			 * The supervisor is gone (or garbled): leave the device
+			 * QUIESCED for the next supervisor to recover.
+			 */
+			if (r < 0) {
+				log_warn("export %s: supervisor channel closed; stopping", w->ex.name);
+				stop_asked = true;
+			}
+			if (stop_asked)
+				stop_queues(w);
+		}
+	}
+	frame_reader_free(&rd);
+	return ret;
+}
+
+static int block_signals(int *signal_fd)
+{
+	sigset_t mask;
+
+	/* Blocked here, before any thread exists, so every thread inherits it. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
+		return -EINVAL;
+	signal(SIGPIPE, SIG_IGN);
+	/* A terminal's ^C reaches the whole group; only SIGTERM stops a worker. */
+	sigdelset(&mask, SIGINT);
+	sigdelset(&mask, SIGHUP);
+	*signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	return *signal_fd < 0 ? -errno : 0;
+}
+
+static int run(struct worker *w, Glidefs__Worker__Start *st)
+{
+	Glidefs__Worker__ToSupervisor msg = GLIDEFS__WORKER__TO_SUPERVISOR__INIT;
+	Glidefs__Worker__Ready ready = GLIDEFS__WORKER__READY__INIT;
+	const char *why = NULL;
+	int r;
+
+	r = validate(st, &why);
+	if (r < 0) {
+		send_failed(r, why);
+		return log_error_errno(r, "bad Start message: %s", why);
+	}
+	w->ex = (struct export_ctx){
+		.name = st->name,
+		.dev_id = st->dev_id,
+		.size = st->size_bytes,
+		.nr_queues = st->queues,
+		.depth = st->depth,
+		.max_io = st->max_io_bytes,
+		.chunk_size = st->chunk_size,
+		.max_segs = chunk_max_segments(st->max_io_bytes, st->chunk_size),
+		.ops = transport_ops_get((enum transport)st->transport),
+		.cdev_fd = -1,
+		.cache_fd = -1,
+	};
+	w->ex.cache_fd = open_cache(st->cache_path, st->size_bytes);
+	if (w->ex.cache_fd < 0)
+		return send_failed(w->ex.cache_fd, "open the cache file"), w->ex.cache_fd;
+	w->ex.cdev_fd = open_cdev(st->dev_id);
+	if (w->ex.cdev_fd < 0)
+		return send_failed(w->ex.cdev_fd, "open the ublk char device"), w->ex.cdev_fd;
+	w->report_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	w->queues = calloc(st->queues, sizeof(*w->queues));
+	if (w->report_fd < 0 || !w->queues)
+		return send_failed(-ENOMEM, "allocate queues"), -ENOMEM;
+	for (unsigned i = 0; i < st->queues; i++) {
+		r = queue_init(&w->queues[i], &w->ex, i, w->report_fd);
+		w->inited++;
+		if (r < 0)
+			return send_failed(r, "set up a queue"), r;
+	}
+	for (unsigned i = 0; i < st->queues; i++) {
+		r = queue_start(&w->queues[i]);
+		if (r < 0) {
+			send_failed(r, "start a queue thread");
+			stop_queues(w);
+			join_queues(w);
+			return r;
+		}
+		w->started++;
+	}
+	r = wait_armed(w);
+	if (r < 0) {
+		send_failed(r, "arm the queues");
+		stop_queues(w);
+		join_queues(w);
+		return r;
+	}
+	msg.msg_case = GLIDEFS__WORKER__TO_SUPERVISOR__MSG_READY;
+	msg.ready = &ready;
+	r = send_to_supervisor(&msg);
+	if (r < 0) {
+		log_error_errno(r, "tell the supervisor we are ready");
+		stop_queues(w);
+	}
+	log_info("export %s: serving /dev/ublkb%u with %u queues x %u (%s)", w->ex.name,
+		 w->ex.dev_id, w->ex.nr_queues, w->ex.depth, transport_name(w->ex.ops->id));
+	r = watch(w);
+	join_queues(w);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "export", required_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct worker w = { .report_fd = -1, .signal_fd = -1 };
+	Glidefs__Worker__Start *st = NULL;
+	int c, r;
+
+	log_init("glidefs-worker");
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e':
+			break; /* for ps(1) only: the Start message is authoritative */
+		case 'h':
+			printf("glidefs-worker is started by glidefsd, not by hand.\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (fcntl(CHANNEL_FD, F_GETFD) < 0) {
+		fprintf(stderr, "glidefs-worker: no supervisor channel on fd %d; this program is "
+				"started by glidefsd\n", CHANNEL_FD);
+		return 2;
+	}
+	fcntl(CHANNEL_FD, F_SETFD, FD_CLOEXEC);
+	r = block_signals(&w.signal_fd);
+	if (r < 0)
+		return log_error_errno(r, "signals"), 1;
+	r = receive_start(&st);
+	if (r < 0)
+		return 1;
+	r = run(&w, st);
+	for (unsigned i = 0; i < w.inited; i++)
+		queue_fini(&w.queues[i]);
+	free(w.queues);
+	/* Closing the char device last lets the driver move to QUIESCED or finish a stop. */
+	if (w.ex.cdev_fd >= 0)
+		close(w.ex.cdev_fd);
+	if (w.ex.cache_fd >= 0)
+		close(w.ex.cache_fd);
+	protobuf_c_message_free_unpacked(&st->base, NULL);
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: MIT */
+#include "queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "chunk.h"
+#include "log.h"
+#include "util.h"
+
+/*
+ * user_data of every SQE: what it is (bits 24-31), which segment (16-23)
+ * and which tag (0-15).
+ */
+enum sqe_kind { KIND_CMD = 1, KIND_DATA = 2, KIND_STOP = 3 };
+
+static uint64_t udata(enum sqe_kind kind, unsigned tag, unsigned seg)
+{
+	return (uint64_t)kind << 24 | (uint64_t)(seg & 0xff) << 16 | (tag & 0xffff);
+}
+
+static void report(struct queue *q)
+{
+	uint64_t one = 1;
+
+	if (write(q->report_fd, &one, sizeof(one)) < 0)
+		log_error_errno(-errno, "queue %u: report", q->id);
+}
+
+/* Never fails: when the SQ is full, flush it to the kernel and retry. */
+static struct io_uring_sqe *get_sqe(struct queue *q)
+{
+	struct io_uring_sqe *sqe;
+
+	while (!(sqe = io_uring_get_sqe(&q->ring)))
+		io_uring_submit(&q->ring);
+	return sqe;
+}
+
+static void prep_cmd(struct queue *q, unsigned tag, uint32_t cmd_op, int result)
+{
+	struct io_uring_sqe *sqe = get_sqe(q);
+	struct ublksrv_io_cmd *cmd = (struct ublksrv_io_cmd *)&sqe->addr3;
+
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, FIXED_CDEV, NULL, 0, 0);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	sqe->cmd_op = cmd_op;
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->q_id = (uint16_t)q->id;
+	cmd->tag = (uint16_t)tag;
+	cmd->result = result;
+	cmd->addr = q->ex->ops->fetch_addr(q, tag);
+	io_uring_sqe_set_data64(sqe, udata(KIND_CMD, tag, 0));
+	q->ios[tag].armed = true;
+	q->armed++;
+}
+
+static void commit(struct queue *q, unsigned tag)
+{
+	struct io *io = &q->ios[tag];
+
+	io->busy = false;
+	q->busy--;
+	prep_cmd(q, tag, UBLK_U_IO_COMMIT_AND_FETCH_REQ, io->result);
+}
+
+/* Queue the SQE for the segment's current step; false once it has none left. */
+static bool segment_advance(struct queue *q, unsigned tag, unsigned si)
+{
+	struct io *io = &q->ios[tag];
+	struct segment *seg = &io->segs[si];
+	const struct transport_ops *ops = q->ex->ops;
+	bool read = io->op == UBLK_IO_OP_READ;
+	struct io_uring_sqe *sqe;
+
+	if (seg->step >= (read ? ops->read_steps : ops->write_steps))
+		return false;
+	sqe = get_sqe(q);
+	if (read)
+		ops->prep_read(q, tag, seg, sqe);
+	else
+		ops->prep_write(q, tag, seg, sqe, io->fua);
+	io_uring_sqe_set_data64(sqe, udata(KIND_DATA, tag, si));
+	io->inflight++;
+	return true;
+}
+
+static void fail_io(struct io *io, int err)
+{
+	if (io->result >= 0)
+		io->result = err;
+}
+
+static void start_rw(struct queue *q, unsigned tag, const struct ublksrv_io_desc *iod)
+{
+	struct io *io = &q->ios[tag];
+	struct segment_span sp[q->ex->max_segs];
+	uint64_t off = iod->start_sector << 9;
+	uint32_t len = iod->nr_sectors << 9;
+	int n;
+
+	if (len == 0 || len > q->ex->max_io || off > q->ex->size || len > q->ex->size - off) {
+		io->result = -EIO;
+		return;
+	}
+	n = chunk_split(off, len, q->ex->chunk_size, sp, q->ex->max_segs);
+	if (n < 0) {
+		io->result = -EIO;
+		return;
+	}
+	io->nseg = (unsigned)n;
+	io->result = (int)len;
+	for (unsigned i = 0; i < io->nseg; i++) {
+		io->segs[i] = (struct segment){ .off = sp[i].off, .boff = sp[i].boff,
+						.len = sp[i].len };
+		segment_advance(q, tag, i);
+	}
+}
+
+static void start_simple(struct queue *q, unsigned tag, const struct ublksrv_io_desc *iod)
+{
+	struct io *io = &q->ios[tag];
+	uint64_t off = iod->start_sector << 9;
+	uint64_t len = (uint64_t)iod->nr_sectors << 9;
+	struct io_uring_sqe *sqe;
+
+	if (io->op != UBLK_IO_OP_FLUSH && (off > q->ex->size || len > q->ex->size - off)) {
+		io->result = -EIO;
+		return;
+	}
+	sqe = get_sqe(q);
+	if (io->op == UBLK_IO_OP_FLUSH)
+		io_uring_prep_fsync(sqe, FIXED_CACHE, IORING_FSYNC_DATASYNC);
+	else
+		/*
+		 * DISCARD and WRITE_ZEROES both become a hole in the sparse,
+		 * direct-mapped cache: it reads back as zeros, and a thin
+		 * device has no reason to keep zeros allocated.
+		 */
+		io_uring_prep_fallocate(sqe, FIXED_CACHE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					(off_t)off, (off_t)len);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, udata(KIND_DATA, tag, 0));
+	io->nseg = 1;
+	io->segs[0] = (struct segment){ .off = off, .step = SEGMENT_STEP_WHOLE };
+	io->inflight = 1;
+	io->result = 0;
+}
+
+static void start_request(struct queue *q, unsigned tag)
+{
+	const struct ublksrv_io_desc *iod = &q->descs[tag];
+	struct io *io = &q->ios[tag];
+
+	io->busy = true;
+	q->busy++;
+	io->inflight = 0;
+	io->nseg = 0;
+	io->op = (uint8_t)ublk_iod_op(iod);
+	io->fua = iod->op_flags & UBLK_IO_F_FUA;
+	switch (io->op) {
+	case UBLK_IO_OP_READ:
+	case UBLK_IO_OP_WRITE:
+		start_rw(q, tag, iod);
+		break;
+	case UBLK_IO_OP_FLUSH:
+	case UBLK_IO_OP_DISCARD:
+	case UBLK_IO_OP_WRITE_ZEROES:
+		start_simple(q, tag, iod);
+		break;
+	default:
+		io->result = -EOPNOTSUPP;
+		break;
+	}
+	if (io->inflight == 0)
+		commit(q, tag);
+}
+
+static void data_done(struct queue *q, unsigned tag, unsigned si, int res)
+{
+	struct io *io = &q->ios[tag];
+	struct segment *seg = &io->segs[si];
+
+	io->inflight--;
+	if (seg->step == SEGMENT_STEP_WHOLE) {
+		if (res < 0)
+			fail_io(io, res);
+	} else if (res <= 0) {
+		/* Zero bytes where some were due is an error too, not a retry. */
+		fail_io(io, res < 0 ? res : -EIO);
+	} else if (io->result >= 0) {
+		seg->done += (uint32_t)res;
+		if (seg->done >= seg->len) {
+			seg->step++;
+			seg->done = 0;
+		}
+		/* A short transfer resumes the same step where it stopped. */
+		segment_advance(q, tag, si);
+	}
+	if (io->inflight == 0)
+		commit(q, tag);
+}
+
+static void cmd_done(struct queue *q, unsigned tag, int res)
+{
+	struct io *io = &q->ios[tag];
+
+	io->armed = false;
+	q->armed--;
+	if (res == UBLK_IO_RES_OK) {
+		if (q->stopping)
+			return; /* not served: the kernel re-issues it to our successor */
+		start_request(q, tag);
+		return;
+	}
+	/* ABORT means the device is going away; anything else is a bug of ours. */
+	if (res != UBLK_IO_RES_ABORT)
+		log_error_errno(res, "queue %u tag %u: fetch/commit", q->id, tag);
+}
+
+static int arm_stop_poll(struct queue *q)
+{
+	struct io_uring_sqe *sqe = get_sqe(q);
+
+	io_uring_prep_poll_add(sqe, q->stop_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, udata(KIND_STOP, 0, 0));
+	return 0;
+}
+
+static int ring_init(struct queue *q)
+{
+	const struct export_ctx *ex = q->ex;
+	unsigned entries = 1;
+	struct io_uring_params p = {
+		.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			 IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE,
+	};
+	int fds[2] = { ex->cdev_fd, ex->cache_fd };
+	int r;
+
+	/* Room for every tag's command and one SQE per segment, plus the stop poll. */
+	while (entries < ex->depth * (ex->max_segs + 1) + 2)
+		entries <<= 1;
+	if (entries > 4096)
+		entries = 4096;
+	p.cq_entries = entries * 2;
+	r = io_uring_queue_init_params(entries, &q->ring, &p);
+	if (r < 0)
+		return log_error_errno(r, "queue %u: io_uring setup", q->id);
+	r = io_uring_register_files(&q->ring, fds, 2);
+	if (r < 0)
+		return log_error_errno(r, "queue %u: register files", q->id);
+	if (ex->ops->ring_setup) {
+		r = ex->ops->ring_setup(q);
+		if (r < 0)
+			return log_error_errno(r, "queue %u: transport set-up", q->id);
+	}
+	return 0;
+}
+
+static void *queue_main(void *arg)
+{
+	struct queue *q = arg;
+	int r;
+
+	r = ring_init(q);
+	if (r >= 0) {
+		arm_stop_poll(q);
+		for (unsigned tag = 0; tag < q->ex->depth; tag++)
+			prep_cmd(q, tag, UBLK_U_IO_FETCH_REQ, -1);
+		/* Once submitted, the driver holds every FETCH: START_DEV may go. */
+		r = io_uring_submit(&q->ring);
+		if (r >= 0)
+			r = 0;
+		else
+			log_error_errno(r, "queue %u: submit FETCH", q->id);
+	}
+	__atomic_store_n(&q->setup_result, r, __ATOMIC_RELEASE);
+	__atomic_store_n(&q->armed_once, true, __ATOMIC_RELEASE);
+	report(q);
+
+	while (r == 0 && (q->armed || q->busy) && !(q->stopping && q->busy == 0)) {
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+
+		r = io_uring_submit_and_wait(&q->ring, 1);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+			log_error_errno(r, "queue %u: io_uring_enter", q->id);
+			break;
+		}
+		r = 0;
+		io_uring_for_each_cqe(&q->ring, head, cqe) {
+			uint64_t ud = io_uring_cqe_get_data64(cqe);
+			unsigned tag = ud & 0xffff, si = (ud >> 16) & 0xff;
+
+			switch (ud >> 24) {
+			case KIND_CMD:
+				cmd_done(q, tag, cqe->res);
+				break;
+			case KIND_DATA:
+				data_done(q, tag, si, cqe->res);
+				break;
+			case KIND_STOP:
+				q->stopping = true;
+				break;
+			}
+			seen++;
+		}
+		io_uring_cq_advance(&q->ring, seen);
+	}
+	/* Closing the ring withdraws the remaining FETCHes from the driver. */
+	io_uring_queue_exit(&q->ring);
+	__atomic_store_n(&q->exited, true, __ATOMIC_RELEASE);
+	report(q);
+	return NULL;
+}
+
+int queue_init(struct queue *q, const struct export_ctx *ex, unsigned id, int report_fd)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	void *map;
+
+	*q = (struct queue){ .ex = ex, .id = id, .report_fd = report_fd, .stop_fd = -1 };
+	q->descs_len = ex->depth * sizeof(struct ublksrv_io_desc);
+	q->descs_len = (q->descs_len + page - 1) / page * page;
+	map = mmap(NULL, q->descs_len, PROT_READ, MAP_SHARED | MAP_POPULATE, ex->cdev_fd,
+		   (off_t)ublk_desc_mmap_offset(id, page));
+	if (map == MAP_FAILED)
+		return log_error_errno(-errno, "queue %u: map descriptors", id);
+	q->descs = map;
+	q->ios = calloc(ex->depth, sizeof(*q->ios));
+	q->seg_pool = calloc((size_t)ex->depth * ex->max_segs, sizeof(*q->seg_pool));
+	q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!q->ios || !q->seg_pool || q->stop_fd < 0)
+		return log_error_errno(-ENOMEM, "queue %u: allocate", id);
+	for (unsigned t = 0; t < ex->depth; t++) {
+		q->ios[t].segs = &q->seg_pool[(size_t)t * ex->max_segs];
+		if (ex->ops->needs_buffer &&
+		    posix_memalign(&q->ios[t].buf, 4096, ex->max_io) != 0)
+			return log_error_errno(-ENOMEM, "queue %u: bounce buffers", id);
+	}
+	return 0;
+}
+
+void queue_fini(struct queue *q)
+{
+	if (q->ios)
+		for (unsigned t = 0; t < q->ex->depth; t++)
+			free(q->ios[t].buf);
+	free(q->ios);
+	free(q->seg_pool);
+	if (q->descs)
+		munmap((void *)q->descs, q->descs_len);
+	if (q->stop_fd >= 0)
+		close(q->stop_fd);
+	q->ios = NULL;
+	q->seg_pool = NULL;
+	q->descs = NULL;
+	q->stop_fd = -1;
+}
+
+int queue_start(struct queue *q)
+{
+	int r = pthread_create(&q->thread, NULL, queue_main, q);
+
+	return r ? -r : 0;
+}
+
+void queue_request_stop(struct queue *q)
+{
+	uint64_t one = 1;
+
+	if (write(q->stop_fd, &one, sizeof(one)) < 0)
+		log_error_errno(-errno, "queue %u: stop", q->id);
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One ublk queue: a thread with its own io_uring that fetches requests
+ * from the driver, serves them against the cache file through the
+ * export's transport, and commits the results. The thread never blocks
+ * except in io_uring_enter waiting for completions: slow work (fsync,
+ * fallocate) runs as io_uring operations the kernel completes for it.
+ */
+#ifndef GLIDEFS_QUEUE_H
+#define GLIDEFS_QUEUE_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "transport_ops.h"
+#include "ublk_uapi.h"
+
+/* Read-only after start-up; shared by every queue thread. */
+struct export_ctx {
+	const char *name;
+	uint32_t dev_id;
+	uint64_t size;
+	unsigned nr_queues;
+	unsigned depth;
+	uint32_t max_io;
+	uint32_t chunk_size;
+	unsigned max_segs;
+	int cdev_fd;
+	int cache_fd;
+	const struct transport_ops *ops;
+};
+
+/* Per-tag state, touched only by its queue's thread. */
+struct io {
+	int result;	   /* bytes so far, or the first error */
+	unsigned inflight; /* SQEs not yet completed */
+	unsigned nseg;
+	bool busy;	   /* a request is being served */
+	bool armed;	   /* FETCH/COMMIT_AND_FETCH is with the kernel */
+	uint8_t op;
+	bool fua;
+	void *buf;	   /* bounce buffer (copy, user-copy) */
+	struct segment *segs;
+};
+
+struct queue {
+	const struct export_ctx *ex;
+	unsigned id;
+	struct io_uring ring;
+	const struct ublksrv_io_desc *descs; /* mapped from the cdev */
+	size_t descs_len;
+	struct io *ios;
+	struct segment *seg_pool;
+	pthread_t thread;
+
+	int stop_fd;	/* eventfd: the main thread asks for a stop */
+	int report_fd;	/* eventfd: tells the main thread of arming/exit */
+	/* Written by the queue thread before it signals report_fd. */
+	int setup_result;
+	bool armed_once;
+	bool exited;
+
+	unsigned armed;	/* tags with a command at the kernel */
+	unsigned busy;	/* tags being served */
+	bool stopping;
+};
+
+/* Map descriptors and allocate buffers (main thread, before start). */
+int queue_init(struct queue *q, const struct export_ctx *ex, unsigned id, int report_fd);
+void queue_fini(struct queue *q);
+
+/* Start the thread; it reports on report_fd once armed (or failed) and on exit. */
+int queue_start(struct queue *q);
+
+/* Ask the thread to finish requests in flight and leave. */
+void queue_request_stop(struct queue *q);
+
+#endif

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Copy (every ublk kernel): each tag owns a bounce buffer whose address
+ * goes with FETCH; the driver copies a write's data into it before
+ * handing us the request, and a read's data out of it at commit.
+ */
+#include "queue.h"
+
+#include <linux/fs.h>
+
+static uint64_t copy_fetch_addr(struct queue *q, unsigned tag)
+{
+	return (uint64_t)(uintptr_t)q->ios[tag].buf;
+}
+
+static void copy_prep_read(struct queue *q, unsigned tag, const struct segment *seg,
+			   struct io_uring_sqe *sqe)
+{
+	io_uring_prep_read(sqe, FIXED_CACHE, (char *)q->ios[tag].buf + seg->boff + seg->done,
+			   seg->len - seg->done, seg->off + seg->done);
+	sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+static void copy_prep_write(struct queue *q, unsigned tag, const struct segment *seg,
+			    struct io_uring_sqe *sqe, bool fua)
+{
+	io_uring_prep_write(sqe, FIXED_CACHE, (char *)q->ios[tag].buf + seg->boff + seg->done,
+			    seg->len - seg->done, seg->off + seg->done);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	sqe->rw_flags = fua ? RWF_DSYNC : 0;
+}
+
+const struct transport_ops transport_copy = {
+	.id = TRANSPORT_COPY,
+	.fetch_addr = copy_fetch_addr,
+	.needs_buffer = true,
+	.read_steps = 1,
+	.write_steps = 1,
+	.prep_read = copy_prep_read,
+	.prep_write = copy_prep_write,
+};

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A data-plane transport: how a request's bytes travel between the ublk
+ * driver and the cache file. One ops table per transport, one file each
+ * (transport_zero_copy.c, transport_user_copy.c, transport_copy.c); the
+ * queue code never asks which transport it runs.
+ *
+ * Moving one segment may take several steps (user-copy: cdev -> buffer,
+ * then buffer -> cache). The queue calls prep_read/prep_write with
+ * seg->step = 0, 1, ... up to read_steps/write_steps - 1, one step after
+ * the other; each call prepares one SQE for the bytes [seg->done,
+ * seg->len) of that step (a short transfer is resumed by calling again
+ * with done advanced).
+ */
+#ifndef GLIDEFS_TRANSPORT_OPS_H
+#define GLIDEFS_TRANSPORT_OPS_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "transport.h"
+
+struct queue;
+struct io;
+
+struct segment {
+	uint64_t off;  /* device offset = cache file offset */
+	uint32_t boff; /* offset within the request's data */
+	uint32_t len;
+	uint32_t done; /* bytes of the current step already moved */
+	uint8_t step;
+};
+
+/* The step value of FLUSH, DISCARD and WRITE_ZEROES: one op, no bytes. */
+#define SEGMENT_STEP_WHOLE 0xff
+
+/* Fixed-file slots every queue ring registers. */
+#define FIXED_CDEV 0
+#define FIXED_CACHE 1
+
+struct transport_ops {
+	enum transport id;
+	/* Ring-level set-up, after the fixed files are registered. */
+	int (*ring_setup)(struct queue *q);
+	/* What FETCH and COMMIT_AND_FETCH carry in addr for this tag. */
+	uint64_t (*fetch_addr)(struct queue *q, unsigned tag);
+	/* Whether each tag needs a bounce buffer of max_io bytes. */
+	bool needs_buffer;
+	uint8_t read_steps;
+	uint8_t write_steps;
+	void (*prep_read)(struct queue *q, unsigned tag, const struct segment *seg,
+			  struct io_uring_sqe *sqe);
+	void (*prep_write)(struct queue *q, unsigned tag, const struct segment *seg,
+			   struct io_uring_sqe *sqe, bool fua);
+};
+
+extern const struct transport_ops transport_zero_copy;
+extern const struct transport_ops transport_user_copy;
+extern const struct transport_ops transport_copy;
+
+const struct transport_ops *transport_ops_get(enum transport t);
+
+#endif
