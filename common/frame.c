@@ -65,7 +65,13 @@ int frame_recv(int fd, const ProtobufCMessageDescriptor *desc, ProtobufCMessage 
 	uint32_t n;
 	int r;
 
-	r = read_all(fd, hdr, sizeof(hdr));
+	/* EOF before a frame starts is a clean close; inside one it is not. */
+	r = read_all(fd, hdr, 1);
+	if (r < 0)
+		return r;
+	r = read_all(fd, hdr + 1, sizeof(hdr) - 1);
+	if (r == -EPIPE)
+		return -EBADMSG;
 	if (r < 0)
 		return r;
 	n = get_be32(hdr);
@@ -90,7 +96,7 @@ void frame_reader_free(struct frame_reader *r)
 
 int frame_reader_push(struct frame_reader *r, const void *data, size_t len)
 {
-	if (r->len + len > FRAME_HEADER + FRAME_MAX)
+	if (len > FRAME_HEADER + FRAME_MAX || r->len + len > 2 * (FRAME_HEADER + FRAME_MAX))
 		return -EBADMSG;
 	if (r->len + len > r->cap) {
 		size_t cap = r->cap ? r->cap : 4096;

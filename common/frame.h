@@ -46,7 +46,13 @@ void frame_reader_free(struct frame_reader *r);
  */
 int frame_reader_fill(struct frame_reader *r, int fd);
 
-/* Append bytes directly (the fill path and the tests use this). */
+/*
+ * Append bytes directly (the fill path and the tests use this). One push is
+ * at most one maximal frame and the buffer holds at most two: the tail of
+ * a frame plus the whole next one. Callers drain with frame_reader_next()
+ * after every push, so a peer that stays within FRAME_MAX never hits the
+ * cap, and one that does not cannot make us buffer without bound.
+ */
 int frame_reader_push(struct frame_reader *r, const void *data, size_t len);
 
 /*

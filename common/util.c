@@ -47,9 +47,11 @@ int parse_size(const char *s, uint64_t *out)
 		end++;
 		if (*end == 'i' && end[1] == 'B')
 			end += 2;
-	}
-	if (*end == 'B')
+		else if (*end == 'B')
+			end++;
+	} else if (*end == 'B') {
 		end++;
+	}
 	if (*end)
 		return -EINVAL;
 	if (shift && v > (UINT64_MAX >> shift))
@@ -64,7 +66,8 @@ void format_size(uint64_t bytes, char *buf, size_t len)
 	double v = (double)bytes;
 	int u = -1;
 
-	while (v >= 1024 && u < (int)sizeof(units) - 2) {
+	/* 1023.95K and up prints as 1024.0K unless it moves to the next unit. */
+	while (v >= 1023.95 && u < (int)sizeof(units) - 2) {
 		v /= 1024;
 		u++;
 	}

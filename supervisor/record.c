@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "record.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,8 +55,8 @@ static int record_key(void *userdata, const char *key, const char *value, char *
 		st->seen |= SEEN_NAME;
 	} else if (!strcmp(key, "id")) {
 		errno = 0;
-		rec->id = strtoull(value, &end, 16);
-		if (errno || *end || !*value)
+		rec->id = isxdigit((unsigned char)*value) ? strtoull(value, &end, 16) : 0;
+		if (!isxdigit((unsigned char)*value) || errno || *end || !strncasecmp(value, "0x", 2))
 			return snprintf(why, why_len, "not a hex identity: '%s'", value), -EINVAL;
 		st->seen |= SEEN_ID;
 	} else if (!strcmp(key, "size")) {
@@ -62,11 +64,13 @@ static int record_key(void *userdata, const char *key, const char *value, char *
 		st->seen |= SEEN_SIZE;
 	} else if (!strcmp(key, "queues")) {
 		r = parse_uint(value, 1, 4096, &v);
-		rec->queues = (uint32_t)v;
+		if (r == 0)
+			rec->queues = (uint32_t)v;
 		st->seen |= SEEN_QUEUES;
 	} else if (!strcmp(key, "depth")) {
 		r = parse_uint(value, 1, 4096, &v);
-		rec->depth = (uint32_t)v;
+		if (r == 0)
+			rec->depth = (uint32_t)v;
 		st->seen |= SEEN_DEPTH;
 	} else if (!strcmp(key, "transport")) {
 		r = transport_from_name(value, &rec->transport);
@@ -76,7 +80,8 @@ static int record_key(void *userdata, const char *key, const char *value, char *
 			rec->dev_id = -1;
 		} else {
 			r = parse_uint(value, 0, INT32_MAX, &v);
-			rec->dev_id = (int32_t)v;
+			if (r == 0)
+				rec->dev_id = (int32_t)v;
 		}
 		st->seen |= SEEN_DEV;
 	} else {

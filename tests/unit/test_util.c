@@ -200,6 +200,7 @@ static void test_format_size_figures(void **state)
 	expect_format(1ULL << 60, "1E");
 	expect_format(1023ULL << 50, "1023P");
 	expect_format(15ULL << 60, "15E");
+	expect_format(MiB - 1, "1.0M");
 }
 
 static void test_format_size_truncates_to_buffer(void **state)
