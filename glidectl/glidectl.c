@@ -178,7 +178,7 @@ static int cmd_create(int argc, char **argv)
 	uint64_t v;
 	int c, rc;
 
-	optind = 1;
+	optind = 0; /* 0, not 1: glibc then forgets the "+" mode of the first pass */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -227,7 +227,7 @@ static int parse_json_flag(int argc, char **argv, int want_args)
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, {} };
 	int c;
 
-	optind = 1;
+	optind = 0; /* 0, not 1: glibc then forgets the "+" mode of the first pass */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 'j')
 			return -1;

@@ -185,6 +185,17 @@ static bool all_exited(struct worker *w)
 	return true;
 }
 
+static int first_queue_failure(struct worker *w)
+{
+	for (unsigned i = 0; i < w->started; i++) {
+		struct queue *q = &w->queues[i];
+
+		if (__atomic_load_n(&q->exited, __ATOMIC_ACQUIRE) && q->exit_result < 0)
+			return q->exit_result;
+	}
+	return 0;
+}
+
 /* After Ready: wait for a stop request or for the device to go away. */
 static int watch(struct worker *w)
 {
@@ -206,8 +217,18 @@ static int watch(struct worker *w)
 			ret = -errno;
 			break;
 		}
-		if (pfds[0].revents)
+		if (pfds[0].revents) {
+			int r;
+
 			drain_reports(w);
+			/* One queue that gives up takes the worker down with it. */
+			r = first_queue_failure(w);
+			if (r < 0 && ret == 0) {
+				ret = r;
+				stop_asked = true;
+				stop_queues(w);
+			}
+		}
 		if (pfds[1].revents) {
 			struct signalfd_siginfo si;
 

@@ -56,7 +56,8 @@ static void prep_cmd(struct queue *q, unsigned tag, uint32_t cmd_op, int result)
 	cmd->q_id = (uint16_t)q->id;
 	cmd->tag = (uint16_t)tag;
 	cmd->result = result;
-	cmd->addr = q->ex->ops->fetch_addr(q, tag);
+	if (q->ex->ops->prep_fetch)
+		q->ex->ops->prep_fetch(q, tag, sqe, cmd);
 	io_uring_sqe_set_data64(sqe, udata(KIND_CMD, tag, 0));
 	q->ios[tag].armed = true;
 	q->armed++;
@@ -208,7 +209,12 @@ static void data_done(struct queue *q, unsigned tag, unsigned si, int res)
 		commit(q, tag);
 }
 
-static void cmd_done(struct queue *q, unsigned tag, int res)
+/*
+ * ABORT means the device is going away. Any other error means the driver
+ * refused the command, so the tag is lost to us: the queue gives up, the
+ * worker exits and the device waits QUIESCED for a fresh worker.
+ */
+static int cmd_done(struct queue *q, unsigned tag, int res)
 {
 	struct io *io = &q->ios[tag];
 
@@ -216,13 +222,37 @@ static void cmd_done(struct queue *q, unsigned tag, int res)
 	q->armed--;
 	if (res == UBLK_IO_RES_OK) {
 		if (q->stopping)
-			return; /* not served: the kernel re-issues it to our successor */
+			return 0; /* not served: the kernel re-issues it to our successor */
 		start_request(q, tag);
-		return;
+		return 0;
 	}
-	/* ABORT means the device is going away; anything else is a bug of ours. */
-	if (res != UBLK_IO_RES_ABORT)
-		log_error_errno(res, "queue %u tag %u: fetch/commit", q->id, tag);
+	if (res == UBLK_IO_RES_ABORT)
+		return 0;
+	return log_error_errno(res, "queue %u tag %u: the driver refused the command", q->id,
+			       tag);
+}
+
+/*
+ * A FETCH the driver refuses completes during the submit that carried it,
+ * while an accepted one stays pending until a request arrives, which
+ * cannot happen before START_DEV. So whatever sits in the CQ right after
+ * arming is a refusal, and arming has failed.
+ */
+static int check_refused_fetches(struct queue *q)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+	int r = 0;
+
+	io_uring_for_each_cqe(&q->ring, head, cqe) {
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+
+		if (ud >> 24 == KIND_CMD && cqe->res < 0 && r == 0)
+			r = log_error_errno(cqe->res, "queue %u: the driver refused FETCH for tag %u",
+					    q->id, (unsigned)(ud & 0xffff));
+		seen++;
+	}
+	return seen && r == 0 ? -EPROTO : r;
 }
 
 static int arm_stop_poll(struct queue *q)
@@ -255,14 +285,28 @@ static int ring_init(struct queue *q)
 	if (r < 0)
 		return log_error_errno(r, "queue %u: io_uring setup", q->id);
 	r = io_uring_register_files(&q->ring, fds, 2);
-	if (r < 0)
-		return log_error_errno(r, "queue %u: register files", q->id);
+	if (r < 0) {
+		log_error_errno(r, "queue %u: register files", q->id);
+		goto fail;
+	}
 	if (ex->ops->ring_setup) {
 		r = ex->ops->ring_setup(q);
-		if (r < 0)
-			return log_error_errno(r, "queue %u: transport set-up", q->id);
+		if (r < 0) {
+			log_error_errno(r, "queue %u: transport set-up", q->id);
+			goto fail;
+		}
 	}
 	return 0;
+fail:
+	io_uring_queue_exit(&q->ring);
+	return r;
+}
+
+static void announce_armed(struct queue *q, int result)
+{
+	__atomic_store_n(&q->setup_result, result, __ATOMIC_RELEASE);
+	__atomic_store_n(&q->armed_once, true, __ATOMIC_RELEASE);
+	report(q);
 }
 
 static void *queue_main(void *arg)
@@ -271,20 +315,20 @@ static void *queue_main(void *arg)
 	int r;
 
 	r = ring_init(q);
-	if (r >= 0) {
-		arm_stop_poll(q);
-		for (unsigned tag = 0; tag < q->ex->depth; tag++)
-			prep_cmd(q, tag, UBLK_U_IO_FETCH_REQ, -1);
-		/* Once submitted, the driver holds every FETCH: START_DEV may go. */
-		r = io_uring_submit(&q->ring);
-		if (r >= 0)
-			r = 0;
-		else
-			log_error_errno(r, "queue %u: submit FETCH", q->id);
+	if (r < 0) {
+		announce_armed(q, r);
+		goto out;
 	}
-	__atomic_store_n(&q->setup_result, r, __ATOMIC_RELEASE);
-	__atomic_store_n(&q->armed_once, true, __ATOMIC_RELEASE);
-	report(q);
+	arm_stop_poll(q);
+	for (unsigned tag = 0; tag < q->ex->depth; tag++)
+		prep_cmd(q, tag, UBLK_U_IO_FETCH_REQ, -1);
+	/* Once submitted, the driver holds every FETCH: START_DEV may go. */
+	r = io_uring_submit(&q->ring);
+	if (r >= 0)
+		r = check_refused_fetches(q);
+	else
+		log_error_errno(r, "queue %u: submit FETCH", q->id);
+	announce_armed(q, r);
 
 	while (r == 0 && (q->armed || q->busy) && !(q->stopping && q->busy == 0)) {
 		struct io_uring_cqe *cqe;
@@ -302,7 +346,8 @@ static void *queue_main(void *arg)
 
 			switch (ud >> 24) {
 			case KIND_CMD:
-				cmd_done(q, tag, cqe->res);
+				if (r == 0)
+					r = cmd_done(q, tag, cqe->res);
 				break;
 			case KIND_DATA:
 				data_done(q, tag, si, cqe->res);
@@ -317,6 +362,8 @@ static void *queue_main(void *arg)
 	}
 	/* Closing the ring withdraws the remaining FETCHes from the driver. */
 	io_uring_queue_exit(&q->ring);
+out:
+	q->exit_result = r;
 	__atomic_store_n(&q->exited, true, __ATOMIC_RELEASE);
 	report(q);
 	return NULL;

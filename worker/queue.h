@@ -59,6 +59,7 @@ struct queue {
 	int report_fd;	/* eventfd: tells the main thread of arming/exit */
 	/* Written by the queue thread before it signals report_fd. */
 	int setup_result;
+	int exit_result;	/* 0, or why the queue gave up serving */
 	bool armed_once;
 	bool exited;
 

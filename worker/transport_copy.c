@@ -8,9 +8,11 @@
 
 #include <linux/fs.h>
 
-static uint64_t copy_fetch_addr(struct queue *q, unsigned tag)
+static void copy_prep_fetch(struct queue *q, unsigned tag, struct io_uring_sqe *sqe,
+			    struct ublksrv_io_cmd *cmd)
 {
-	return (uint64_t)(uintptr_t)q->ios[tag].buf;
+	(void)sqe;
+	cmd->addr = (uint64_t)(uintptr_t)q->ios[tag].buf;
 }
 
 static void copy_prep_read(struct queue *q, unsigned tag, const struct segment *seg,
@@ -32,7 +34,7 @@ static void copy_prep_write(struct queue *q, unsigned tag, const struct segment 
 
 const struct transport_ops transport_copy = {
 	.id = TRANSPORT_COPY,
-	.fetch_addr = copy_fetch_addr,
+	.prep_fetch = copy_prep_fetch,
 	.needs_buffer = true,
 	.read_steps = 1,
 	.write_steps = 1,

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "transport.h"
+#include "ublk_uapi.h"
 
 struct queue;
 struct io;
@@ -43,8 +44,13 @@ struct transport_ops {
 	enum transport id;
 	/* Ring-level set-up, after the fixed files are registered. */
 	int (*ring_setup)(struct queue *q);
-	/* What FETCH and COMMIT_AND_FETCH carry in addr for this tag. */
-	uint64_t (*fetch_addr)(struct queue *q, unsigned tag);
+	/*
+	 * Tell the driver where this tag's data goes, on every FETCH and
+	 * COMMIT_AND_FETCH; NULL when nothing is to be said (user-copy: the
+	 * driver insists that cmd->addr stays 0).
+	 */
+	void (*prep_fetch)(struct queue *q, unsigned tag, struct io_uring_sqe *sqe,
+			   struct ublksrv_io_cmd *cmd);
 	/* Whether each tag needs a bounce buffer of max_io bytes. */
 	bool needs_buffer;
 	uint8_t read_steps;

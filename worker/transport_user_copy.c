@@ -10,13 +10,6 @@
 
 #include <linux/fs.h>
 
-static uint64_t ucopy_fetch_addr(struct queue *q, unsigned tag)
-{
-	(void)q;
-	(void)tag;
-	return 0;
-}
-
 static void ucopy_prep_read(struct queue *q, unsigned tag, const struct segment *seg,
 			    struct io_uring_sqe *sqe)
 {
@@ -49,7 +42,6 @@ static void ucopy_prep_write(struct queue *q, unsigned tag, const struct segment
 
 const struct transport_ops transport_user_copy = {
 	.id = TRANSPORT_USER_COPY,
-	.fetch_addr = ucopy_fetch_addr,
 	.needs_buffer = true,
 	.read_steps = 2,
 	.write_steps = 2,

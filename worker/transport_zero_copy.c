@@ -15,10 +15,16 @@ static int zc_ring_setup(struct queue *q)
 	return io_uring_register_buffers_sparse(&q->ring, q->ex->depth);
 }
 
-static uint64_t zc_fetch_addr(struct queue *q, unsigned tag)
+/*
+ * The auto-registration descriptor travels in the SQE's own addr field,
+ * not in the command payload, whose addr must stay 0 as for user-copy.
+ */
+static void zc_prep_fetch(struct queue *q, unsigned tag, struct io_uring_sqe *sqe,
+			  struct ublksrv_io_cmd *cmd)
 {
 	(void)q;
-	return ublk_auto_buf_reg_addr((uint16_t)tag, 0);
+	(void)cmd;
+	sqe->addr = ublk_auto_buf_reg_addr((uint16_t)tag, 0);
 }
 
 /* In a registered request buffer, addresses are offsets from its start. */
@@ -44,7 +50,7 @@ static void zc_prep_write(struct queue *q, unsigned tag, const struct segment *s
 const struct transport_ops transport_zero_copy = {
 	.id = TRANSPORT_ZERO_COPY,
 	.ring_setup = zc_ring_setup,
-	.fetch_addr = zc_fetch_addr,
+	.prep_fetch = zc_prep_fetch,
 	.needs_buffer = false,
 	.read_steps = 1,
 	.write_steps = 1,

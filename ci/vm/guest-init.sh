@@ -101,6 +101,9 @@ done
 # output, so keep it byte-exact (kernel messages still carry \r).
 stty -onlcr </dev/console 2>/dev/null
 
+# Tells run.sh the boot is over: a panic after this is the command's.
+: >/mnt$WORK/started
+
 # A clean, predictable environment: nothing from the initramfs leaks in;
 # run.sh's cmd.sh adds the forwarded GLIDEFS_*/FIO_*/CI variables.
 env -i \

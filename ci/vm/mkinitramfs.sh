@@ -48,13 +48,17 @@ fi
 
 vm_log "building $suite initramfs for $abi"
 
-# What the guest needs, in load order. Required: the 9p stack (no root
-# without it) and ublk (the point of the VM). The rest serve comparison runs
-# (loop, null_blk) and run.sh --disk (virtio_blk); Debian may build any of
-# these in, which modules.builtin tells us. netfs only exists (as a 9p
-# dependency) on newer kernels.
-required=(net/9p/9pnet net/9p/9pnet_virtio fs/9p/9p drivers/block/ublk_drv)
-optional=(fs/netfs/netfs drivers/block/virtio_blk drivers/block/loop drivers/block/null_blk/null_blk)
+# What the guest needs, in load order; a leading + marks the required ones:
+# the 9p stack (no root without it), ublk (the point of the VM) and ext4
+# (the file-system tests). The rest serve comparison runs (loop, null_blk)
+# and run.sh --disk (virtio_blk). Debian may build any of these in, which
+# modules.builtin tells us. netfs only exists (as a 9p dependency) on newer
+# kernels. ext4 asks the crypto API for "crc32c" at mount time (a soft
+# dependency, so not in its depends= field); whichever of the providers a
+# kernel ships is loaded before it.
+wanted=(fs/netfs/netfs +net/9p/9pnet +net/9p/9pnet_virtio +fs/9p/9p +drivers/block/ublk_drv
+	crypto/crc32c_generic arch/x86/crypto/crc32c-intel crypto/crc32c-cryptoapi +fs/ext4/ext4
+	drivers/block/virtio_blk drivers/block/loop drivers/block/null_blk/null_blk)
 
 # Names of built-in modules; sid ships modules.builtin in linux-base-<abi>.
 declare -A builtin=()
@@ -111,14 +115,15 @@ add_module() {
 	order+=("$name.ko")
 }
 
-for rel in "${required[@]}" "${optional[@]}"; do
+for want in "${wanted[@]}"; do
+	rel="${want#+}"
 	name="${rel##*/}"
 	name="${name//-/_}"
 	if [[ -n "${builtin[$name]:-}" ]]; then
 		continue
 	elif [[ -n "${modfile[$name]:-}" ]]; then
 		add_module "$name"
-	elif [[ " ${required[*]} " == *" $rel "* ]]; then
+	elif [[ "$want" == +* ]]; then
 		vm_die "$suite kernel $abi has no $rel (neither module nor built in)"
 	fi
 done
