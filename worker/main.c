@@ -23,6 +23,7 @@
 #include "chunk.h"
 #include "frame.h"
 #include "log.h"
+#include "mount_ns.h"
 #include "queue.h"
 #include "util.h"
 #include "worker.pb-c.h"
@@ -297,6 +298,9 @@ static int run(struct worker *w, Glidefs__Worker__Start *st)
 		send_failed(r, why);
 		return log_error_errno(r, "bad Start message: %s", why);
 	}
+	r = mount_ns_isolate();
+	if (r < 0)
+		return send_failed(r, "isolate the mount namespace"), r;
 	w->ex = (struct export_ctx){
 		.name = st->name,
 		.dev_id = st->dev_id,

@@ -189,6 +189,40 @@ else
 	umount "$work/mnt" 2>/dev/null
 fi
 
+# --- a worker killed under a mounted file system -------------------------
+
+json_pid() { ctl status t0 --json 2>/dev/null | json_field worker_pid; }
+# The supervisor recovers the QUIESCED device with a fresh worker, which
+# must not hold a copy of the mount (see worker/mount_ns.h).
+crash_test() {
+	local mnt=$work/mnt old new
+	mount "$dev" "$mnt" || return 1
+	old=$(json_pid)
+	kill -KILL "$old" || return 1
+	for _ in $(seq 200); do
+		new=$(json_pid)
+		[ -n "$new" ] && [ "$new" != 0 ] && [ "$new" != "$old" ] &&
+			[ "$(ctl status t0 --json | json_field state)" = live ] && break
+		sleep 0.1
+	done
+	say "# worker $old replaced by $new"
+	[ "$new" != "$old" ] || return 1
+	if grep -q ' /dev/ublkb' "/proc/$new/mountinfo"; then
+		say "# the new worker holds a ublk mount"
+		return 1
+	fi
+	echo 3 >/proc/sys/vm/drop_caches
+	(cd "$mnt" && sha256sum --quiet -c "$work/sums") || return 1
+	umount "$mnt"
+}
+if crash_test; then
+	pass "worker SIGKILL under a mounted file system: recovered, files intact"
+else
+	fail "worker SIGKILL under a mounted file system" "see above"
+	umount "$work/mnt" 2>/dev/null
+	dump_log
+fi
+
 # --- DISCARD and WRITE_ZEROES read back as zeros --------------------------
 
 zero_test() {
