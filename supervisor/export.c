@@ -23,10 +23,7 @@
 /* START_USER_RECOVERY is refused until the kernel has quiesced the device. */
 #define RECOVERY_RETRY_MS 50
 #define RECOVERY_RETRIES 200
-/* A crash loop: this many worker deaths within the window stops respawns. */
-#define CRASH_LOOP_DEATHS 5
-#define CRASH_LOOP_WINDOW_MS 60000
-#define RESPAWN_BACKOFF_MS 100
+#define RESPAWN_BACKOFF_MAX_MS 5000
 
 enum phase {
 	PHASE_ADDING,	      /* ADD_DEV in flight */
@@ -74,7 +71,7 @@ struct export {
 	unsigned pending_ctrl;		/* commands in flight for this export */
 	struct loop_source *timer;	/* ready/exit timeout or retry */
 	unsigned retries;
-	uint64_t deaths[CRASH_LOOP_DEATHS]; /* times of recent worker deaths */
+	uint64_t *deaths; /* ring of the last respawn_limit worker death times */
 	unsigned ndeaths;
 
 	char last_error[256];
@@ -148,6 +145,7 @@ static void export_unlink(struct export *ex)
 		*pp = ex->next;
 	clear_timer(ex);
 	worker_proc_free(ex->worker);
+	free(ex->deaths);
 	free(ex);
 }
 
@@ -523,15 +521,26 @@ static void stop_progress(struct export *ex)
 
 /* ---- worker deaths -------------------------------------------------- */
 
-static bool crash_loop(struct export *ex, uint64_t now)
+/* Records a death; returns how many fell within the respawn window. */
+static unsigned recent_deaths(struct export *ex, uint64_t now)
 {
+	const struct supervisor *s = ex->sup;
 	unsigned recent = 0;
 
-	ex->deaths[ex->ndeaths++ % CRASH_LOOP_DEATHS] = now;
-	for (unsigned i = 0; i < CRASH_LOOP_DEATHS && i < ex->ndeaths; i++)
-		if (now - ex->deaths[i] <= CRASH_LOOP_WINDOW_MS)
+	ex->deaths[ex->ndeaths++ % s->respawn_limit] = now;
+	for (unsigned i = 0; i < s->respawn_limit && i < ex->ndeaths; i++)
+		if (now - ex->deaths[i] <= s->respawn_window_ms)
 			recent++;
-	return recent >= CRASH_LOOP_DEATHS;
+	return recent;
+}
+
+static uint64_t respawn_delay_ms(const struct supervisor *s, unsigned recent)
+{
+	uint64_t ms = s->respawn_backoff_ms;
+
+	for (unsigned i = 1; i < recent && ms < RESPAWN_BACKOFF_MAX_MS; i++)
+		ms *= 2;
+	return ms < RESPAWN_BACKOFF_MAX_MS ? ms : RESPAWN_BACKOFF_MAX_MS;
 }
 
 static void respawn(struct loop_source *src, uint32_t events, void *userdata)
@@ -557,6 +566,8 @@ static void describe_status(int status, char *buf, size_t len)
 void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 {
 	struct export *ex;
+	unsigned recent;
+	uint64_t delay;
 	char how[96];
 
 	for (ex = s->exports; ex && ex->worker_pid != pid; ex = ex->next)
@@ -582,18 +593,21 @@ void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 	if (s->shutting_down)
 		return;
 	/* An established export: keep bringing it back, within reason. */
-	if (crash_loop(ex, now_ms())) {
-		set_error(ex, 0, "worker %s; %d deaths within %d s, not respawning (device held "
-			  "QUIESCED)", how, CRASH_LOOP_DEATHS, CRASH_LOOP_WINDOW_MS / 1000);
+	recent = recent_deaths(ex, now_ms());
+	if (recent >= s->respawn_limit) {
+		set_error(ex, 0, "worker %s; %u deaths within %u s, not respawning (device held "
+			  "QUIESCED; glidectl restart %s tries again)", how, recent,
+			  s->respawn_window_ms / 1000, ex->rec.name);
 		ex->phase = PHASE_FAILED;
 		return;
 	}
-	log_warn("export %s: worker %d %s; recovering %s", ex->rec.name, (int)pid, how,
-		 ex->device);
+	delay = respawn_delay_ms(s, recent);
+	log_warn("export %s: worker %d %s; recovering %s in %" PRIu64 " ms", ex->rec.name,
+		 (int)pid, how, ex->device, delay);
 	snprintf(ex->last_error, sizeof(ex->last_error), "worker %d %s", (int)pid, how);
 	ex->phase = PHASE_RECOVERING;
 	if (ex->pending_ctrl == 0)
-		set_timer(ex, RESPAWN_BACKOFF_MS, respawn);
+		set_timer(ex, delay, respawn);
 }
 
 /* ---- entry points --------------------------------------------------- */
@@ -606,8 +620,14 @@ static struct export *export_new(struct supervisor *s, const struct export_recor
 		return NULL;
 	ex->sup = s;
 	ex->rec = *rec;
+	ex->deaths = calloc(s->respawn_limit, sizeof(*ex->deaths));
+	if (!ex->deaths) {
+		free(ex);
+		return NULL;
+	}
 	if (snprintf(ex->cache_path, sizeof(ex->cache_path), "%s/%s.cache", s->cache_dir,
 		     rec->name) >= (int)sizeof(ex->cache_path)) {
+		free(ex->deaths);
 		free(ex);
 		return NULL;
 	}

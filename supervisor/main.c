@@ -91,6 +91,23 @@ static int config_key(void *userdata, const char *key, const char *value, char *
 			return snprintf(why, why_len, "'%s' is not a power of two in 4K-1G", value),
 			       -EINVAL;
 		s->chunk_size = (uint32_t)v;
+	} else if (!strcmp(key, "respawn_limit")) {
+		r = parse_uint(value, 1, 1000, &v);
+		if (r < 0)
+			return snprintf(why, why_len, "'%s' is not a count in 1-1000", value), r;
+		s->respawn_limit = (uint32_t)v;
+	} else if (!strcmp(key, "respawn_window")) {
+		r = parse_uint(value, 1, 86400, &v);
+		if (r < 0)
+			return snprintf(why, why_len, "'%s' is not a number of seconds in 1-86400",
+					value), r;
+		s->respawn_window_ms = (uint32_t)v * 1000;
+	} else if (!strcmp(key, "respawn_backoff_ms")) {
+		r = parse_uint(value, 0, 60000, &v);
+		if (r < 0)
+			return snprintf(why, why_len, "'%s' is not a number of ms in 0-60000", value),
+			       r;
+		s->respawn_backoff_ms = (uint32_t)v;
 	} else {
 		snprintf(why, why_len, "unknown key");
 		return -EINVAL;
@@ -270,6 +287,9 @@ int main(int argc, char **argv)
 		.max_io_bytes = 512 * 1024,
 		.chunk_size = 1024 * 1024,
 		.default_transport = TRANSPORT_AUTO,
+		.respawn_limit = 5,
+		.respawn_window_ms = 60000,
+		.respawn_backoff_ms = 100,
 	};
 	int r;
 

@@ -33,6 +33,16 @@ struct supervisor {
 	uint32_t chunk_size;
 	enum transport default_transport;
 
+	/*
+	 * Respawn policy for an established export whose worker dies: after
+	 * respawn_limit deaths within respawn_window_ms the device stays
+	 * QUIESCED until `glidectl restart`; respawn k within the window
+	 * waits respawn_backoff_ms << (k - 1), at most RESPAWN_BACKOFF_MAX_MS.
+	 */
+	uint32_t respawn_limit;
+	uint32_t respawn_window_ms;
+	uint32_t respawn_backoff_ms;
+
 	struct export *exports;
 	bool shutting_down;
 };
