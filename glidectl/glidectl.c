@@ -41,6 +41,13 @@ static void usage(FILE *f)
 		"  list [--json]         list exports\n"
 		"  status NAME [--json]  show one export, as the kernel sees it\n"
 		"  delete NAME           stop an export and remove it with its cache\n"
+		"  restart NAME          a failed export: try again (after a crash loop);\n"
+		"                        a live one: replace its worker without failing I/O\n"
+		"  upgrade NAME|--all [--binary PATH]\n"
+		"                        replace export workers with the configured (or given)\n"
+		"                        binary, one at a time, without failing I/O; a binary\n"
+		"                        that does not start is rolled back\n"
+		"  upgrade --supervisor  re-execute glidefsd; workers keep serving\n"
 		"\n"
 		"Options:\n"
 		"  --socket PATH  the supervisor's socket (or $GLIDEFS_SOCKET;\n"
@@ -59,7 +66,9 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-static int call(const Glidefs__Control__Request *req, Glidefs__Control__Response **out)
+/* One request and its answer; quiet leaves the failure messages to the caller. */
+static int exchange(const Glidefs__Control__Request *req, Glidefs__Control__Response **out,
+		    bool quiet)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
@@ -73,26 +82,39 @@ static int call(const Glidefs__Control__Request *req, Glidefs__Control__Response
 	strcpy(sa.sun_path, socket_path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "glidectl: cannot reach glidefsd at %s: %s\n", socket_path,
-			strerror(errno));
+		if (!quiet)
+			fprintf(stderr, "glidectl: cannot reach glidefsd at %s: %s\n", socket_path,
+				strerror(errno));
 		return EXIT_UNREACHABLE;
 	}
 	r = frame_send(fd, &req->base);
 	if (r >= 0)
 		r = frame_recv(fd, &glidefs__control__response__descriptor, &m);
 	if (r < 0) {
-		fprintf(stderr, "glidectl: talking to glidefsd at %s: %s\n", socket_path,
-			r == -EPIPE ? "connection closed" : strerror(-r));
+		if (!quiet)
+			fprintf(stderr, "glidectl: talking to glidefsd at %s: %s\n", socket_path,
+				r == -EPIPE ? "connection closed" : strerror(-r));
 		return EXIT_UNREACHABLE;
 	}
 	*out = (Glidefs__Control__Response *)m;
 	if ((*out)->error < 0) {
-		fprintf(stderr, "glidectl: %s\n",
-			(*out)->message && *(*out)->message ? (*out)->message
-							   : strerror(-(*out)->error));
+		if (!quiet)
+			fprintf(stderr, "glidectl: %s\n",
+				(*out)->message && *(*out)->message ? (*out)->message
+								   : strerror(-(*out)->error));
 		return EXIT_FAILED;
 	}
 	return EXIT_OK;
+}
+
+static int call(const Glidefs__Control__Request *req, Glidefs__Control__Response **out)
+{
+	return exchange(req, out, false);
+}
+
+static int call_quiet(const Glidefs__Control__Request *req, Glidefs__Control__Response **out)
+{
+	return exchange(req, out, true);
 }
 
 static const char *kernel_state_name(uint32_t s)
@@ -275,32 +297,111 @@ out:
 	return rc;
 }
 
-static int cmd_named(int argc, char **argv, bool status)
+/* status, delete and restart: one export by name. */
+static int cmd_named(int argc, char **argv, Glidefs__Control__Request__OpCase op)
 {
 	Glidefs__Control__Request req = GLIDEFS__CONTROL__REQUEST__INIT;
 	Glidefs__Control__NameRequest name = GLIDEFS__CONTROL__NAME_REQUEST__INIT;
 	Glidefs__Control__Response *resp = NULL;
+	bool status = op == GLIDEFS__CONTROL__REQUEST__OP_STATUS;
 	int rc;
 
 	if (parse_json_flag(argc, argv, 1) < 0 || (!status && json))
-		return usage_error("usage: glidectl %s NAME", status ? "status [--json]" : "delete");
+		return usage_error("usage: glidectl %s NAME", status ? "status [--json]" : argv[0]);
 	name.name = argv[optind];
-	if (status) {
-		req.op_case = GLIDEFS__CONTROL__REQUEST__OP_STATUS;
+	req.op_case = op;
+	if (status)
 		req.status = &name;
-	} else {
-		req.op_case = GLIDEFS__CONTROL__REQUEST__OP_DELETE;
+	else if (op == GLIDEFS__CONTROL__REQUEST__OP_DELETE)
 		req.delete_ = &name;
-	}
+	else
+		req.restart = &name;
 	rc = call(&req, &resp);
-	if (rc == EXIT_OK && status && resp->n_exports == 1) {
+	if (rc == EXIT_OK && resp->n_exports == 1) {
+		const Glidefs__Control__Export *e = resp->exports[0];
+
 		if (json) {
-			print_json(resp->exports[0]);
+			print_json(e);
 			putchar('\n');
-		} else {
-			print_status(resp->exports[0]);
+		} else if (status) {
+			print_status(e);
+		} else if (op == GLIDEFS__CONTROL__REQUEST__OP_RESTART) {
+			printf("%s: %s on %s, worker %d\n", e->name, e->state, e->device,
+			       e->worker_pid);
 		}
 	}
+	if (resp)
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return rc;
+}
+
+/* How long a re-executing supervisor may take to answer again. */
+#define REEXEC_WAIT_MS 60000
+
+static int wait_for_new_supervisor(uint64_t old_start_ns)
+{
+	Glidefs__Control__Request req = GLIDEFS__CONTROL__REQUEST__INIT;
+	Glidefs__Control__ListRequest list = GLIDEFS__CONTROL__LIST_REQUEST__INIT;
+
+	req.op_case = GLIDEFS__CONTROL__REQUEST__OP_LIST;
+	req.list = &list;
+	for (int waited = 0; waited < REEXEC_WAIT_MS; waited += 100) {
+		Glidefs__Control__Response *resp = NULL;
+		int rc = call_quiet(&req, &resp);
+		bool renewed = rc == EXIT_OK && resp->supervisor_start_ns != old_start_ns;
+
+		if (renewed)
+			printf("glidefsd re-executed (pid %d); %zu export(s)\n", resp->supervisor_pid,
+			       resp->n_exports);
+		if (resp)
+			protobuf_c_message_free_unpacked(&resp->base, NULL);
+		if (renewed)
+			return EXIT_OK;
+		usleep(100000);
+	}
+	fprintf(stderr, "glidectl: glidefsd did not answer as a new image within %d s\n",
+		REEXEC_WAIT_MS / 1000);
+	return EXIT_FAILED;
+}
+
+static int cmd_upgrade(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "binary", required_argument, NULL, 'b' },
+		{ "supervisor", no_argument, NULL, 's' },
+		{},
+	};
+	Glidefs__Control__Request req = GLIDEFS__CONTROL__REQUEST__INIT;
+	Glidefs__Control__UpgradeRequest up = GLIDEFS__CONTROL__UPGRADE_REQUEST__INIT;
+	Glidefs__Control__Response *resp = NULL;
+	int c, rc;
+
+	optind = 0; /* 0, not 1: glibc then forgets the "+" mode of the first pass */
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': up.all = true; break;
+		case 'b': up.binary = optarg; break;
+		case 's': up.supervisor = true; break;
+		default: return usage_error("%s", "bad option for upgrade");
+		}
+	}
+	if (optind < argc)
+		up.name = argv[optind++];
+	if (optind != argc || (!!up.name + up.all + up.supervisor) != 1 ||
+	    (up.supervisor && up.binary))
+		return usage_error("%s", "usage: glidectl upgrade NAME|--all [--binary PATH] | "
+				   "upgrade --supervisor");
+	req.op_case = GLIDEFS__CONTROL__REQUEST__OP_UPGRADE;
+	req.upgrade = &up;
+	rc = call(&req, &resp);
+	if (up.supervisor && rc == EXIT_OK)
+		rc = wait_for_new_supervisor(resp->supervisor_start_ns);
+	else if (up.all && rc == EXIT_OK)
+		fputs(resp->message, stdout);
+	else if (rc == EXIT_OK && resp->n_exports == 1)
+		printf("%s: upgraded; worker %d serves %s\n", resp->exports[0]->name,
+		       resp->exports[0]->worker_pid, resp->exports[0]->device);
 	if (resp)
 		protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return rc;
@@ -345,8 +446,12 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "list"))
 		return cmd_list(argc, argv);
 	if (!strcmp(cmd, "status"))
-		return cmd_named(argc, argv, true);
+		return cmd_named(argc, argv, GLIDEFS__CONTROL__REQUEST__OP_STATUS);
 	if (!strcmp(cmd, "delete"))
-		return cmd_named(argc, argv, false);
+		return cmd_named(argc, argv, GLIDEFS__CONTROL__REQUEST__OP_DELETE);
+	if (!strcmp(cmd, "restart"))
+		return cmd_named(argc, argv, GLIDEFS__CONTROL__REQUEST__OP_RESTART);
+	if (!strcmp(cmd, "upgrade"))
+		return cmd_upgrade(argc, argv);
 	return usage_error("unknown command '%s'", cmd);
 }

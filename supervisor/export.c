@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,9 @@
 /* Time a worker gets to arm its queues, and to leave after STOP_DEV. */
 #define WORKER_READY_TIMEOUT_MS 60000
 #define WORKER_EXIT_TIMEOUT_MS 15000
+/* Time a running worker gets to answer Adopt, and to quiesce for an upgrade. */
+#define WORKER_ADOPT_TIMEOUT_MS 10000
+#define WORKER_QUIESCE_TIMEOUT_MS 30000
 /* START_USER_RECOVERY is refused until the kernel has quiesced the device. */
 #define RECOVERY_RETRY_MS 50
 #define RECOVERY_RETRIES 200
@@ -36,6 +40,8 @@ enum phase {
 	PHASE_DELETING,	      /* DEL_DEV in flight */
 	PHASE_FAILED,
 	PHASE_DOWN,	      /* stopped for shutdown */
+	PHASE_ADOPTING,	      /* asked a running worker to accept us */
+	PHASE_UPGRADING,      /* waiting for the worker to quiesce and exec */
 };
 
 static const char *const phase_names[] = {
@@ -44,10 +50,14 @@ static const char *const phase_names[] = {
 	[PHASE_LIVE] = "live",		 [PHASE_RECOVERING] = "recovering",
 	[PHASE_STOPPING] = "stopping",	 [PHASE_DELETING] = "deleting",
 	[PHASE_FAILED] = "failed",	 [PHASE_DOWN] = "down",
+	[PHASE_ADOPTING] = "adopting",	 [PHASE_UPGRADING] = "upgrading",
 };
 
-/* Why the export is being stopped. */
-enum stop_goal { STOP_NONE, STOP_DELETE, STOP_SHUTDOWN, STOP_ABANDON };
+/*
+ * Why the export is being stopped. A handoff leaves the device QUIESCED,
+ * holding I/O, for the next supervisor; the others remove it.
+ */
+enum stop_goal { STOP_NONE, STOP_DELETE, STOP_SHUTDOWN, STOP_HANDOFF, STOP_ABANDON };
 
 struct export {
 	struct supervisor *sup;
@@ -76,13 +86,21 @@ struct export {
 
 	char last_error[256];
 	char cache_path[PATH_MAX];
+	char listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char device[32];
+
+	/* The worker image respawns use; an upgrade replaces it on success. */
+	char binary[PATH_MAX];
+	bool upgrading;		/* from Upgrade sent until live again */
+	char upgrade_to[PATH_MAX];
+	char upgrade_failure[256]; /* why the new image did not take, if it did not */
 
 	export_done_fn done_fn;
 	void *done_ud;
 };
 
 static void step_add(struct export *ex);
+static void step_adopt(struct export *ex);
 static void step_spawn(struct export *ex);
 static void step_start_recovery(struct export *ex);
 static void stop_progress(struct export *ex);
@@ -98,6 +116,11 @@ struct export *export_find(struct supervisor *s, const char *name)
 		if (!strcmp(ex->rec.name, name))
 			return ex;
 	return NULL;
+}
+
+const char *export_name(const struct export *ex)
+{
+	return ex->rec.name;
 }
 
 struct export *export_next(struct supervisor *s, struct export *ex)
@@ -220,6 +243,26 @@ static bool proceed(struct export *ex, int res, const char *what)
 
 /* ---- up: create and recover ---------------------------------------- */
 
+static void upgrade_finished(struct export *ex)
+{
+	char msg[sizeof(ex->upgrade_failure) + 2 * PATH_MAX + sizeof(ex->rec.name) + 128];
+
+	ex->upgrading = false;
+	if (!ex->upgrade_failure[0]) {
+		snprintf(ex->binary, sizeof(ex->binary), "%s", ex->upgrade_to);
+		log_info("export %s: worker %d now runs %s", ex->rec.name, (int)ex->worker_pid,
+			 ex->binary);
+		return notify(ex, 0, NULL);
+	}
+	snprintf(msg, sizeof(msg), "upgrade of %s to %s failed: %s; rolled back to %s, which "
+		 "serves the device again", ex->rec.name, ex->upgrade_to, ex->upgrade_failure,
+		 ex->binary);
+	snprintf(ex->last_error, sizeof(ex->last_error), "%.*s", (int)sizeof(ex->last_error) - 1,
+		 msg);
+	log_error("export %s: %s", ex->rec.name, msg);
+	notify(ex, -ENOEXEC, msg);
+}
+
 static void info_done(int res, const void *out, void *userdata)
 {
 	struct export *ex = userdata;
@@ -235,6 +278,8 @@ static void info_done(int res, const void *out, void *userdata)
 	log_info("export %s live on %s (%s, flags 0x%" PRIx64 ", worker %d)", ex->rec.name,
 		 ex->device, transport_name(transport_from_dev_flags(ex->info.flags)),
 		 (uint64_t)ex->info.flags, (int)ex->worker_pid);
+	if (ex->upgrading)
+		return upgrade_finished(ex);
 	notify(ex, 0, NULL);
 }
 
@@ -264,14 +309,33 @@ static void worker_ready_timeout(struct loop_source *src, uint32_t events, void 
 	kill(ex->worker_pid, SIGKILL);
 }
 
+static void adopted(struct export *ex, const Glidefs__Worker__Adopted *a);
+
 static void worker_message(struct worker_proc *w, const Glidefs__Worker__ToSupervisor *msg,
 			   void *userdata)
 {
 	struct export *ex = userdata;
 
 	if (!msg)
-		return; /* the exit itself arrives through SIGCHLD */
+		return; /* the exit itself arrives through SIGCHLD or the pidfd */
 	switch (msg->msg_case) {
+	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_ADOPTED:
+		if (ex->phase == PHASE_ADOPTING)
+			adopted(ex, msg->adopted);
+		else
+			log_warn("export %s: unexpected Adopted in phase %s", ex->rec.name,
+				 export_phase_name(ex));
+		break;
+	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_QUIESCED:
+		if (ex->phase != PHASE_UPGRADING) {
+			log_warn("export %s: unexpected Quiesced in phase %s", ex->rec.name,
+				 export_phase_name(ex));
+			break;
+		}
+		clear_timer(ex);
+		ex->retries = 0;
+		step_start_recovery(ex);
+		break;
 	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_READY:
 		if (ex->phase != PHASE_SPAWNING) {
 			log_warn("export %s: unexpected Ready in phase %s", ex->rec.name,
@@ -286,6 +350,10 @@ static void worker_message(struct worker_proc *w, const Glidefs__Worker__ToSuper
 	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_FAILED:
 		snprintf(ex->last_error, sizeof(ex->last_error), "worker: %s",
 			 msg->failed->message ? msg->failed->message : "failed");
+		/* An upgrade's exec failed: the worker re-runs its own image. */
+		if (ex->upgrading && !ex->upgrade_failure[0])
+			snprintf(ex->upgrade_failure, sizeof(ex->upgrade_failure), "%s",
+				 ex->last_error);
 		break;
 	default:
 		log_warn("export %s: worker sent an unknown message; ignored", ex->rec.name);
@@ -309,10 +377,21 @@ static void step_spawn(struct export *ex)
 	start.transport = (Glidefs__Control__Transport)ex->transport;
 	start.cache_path = ex->cache_path;
 	start.chunk_size = s->chunk_size;
+	start.listen_path = ex->listen_path;
 	ex->phase = PHASE_SPAWNING;
-	r = worker_spawn(s->loop, s->worker_binary, &start, worker_message, ex, &ex->worker);
+	if (ex->upgrading && ex->worker) {
+		/* The same process, its new image reading Start from the old channel. */
+		r = worker_send_start(ex->worker, &start);
+		if (r < 0) {
+			set_error(ex, r, "send Start to the upgraded worker %d", (int)ex->worker_pid);
+			kill(ex->worker_pid, SIGKILL);
+			return; /* its exit brings the old image back */
+		}
+		return set_timer(ex, WORKER_READY_TIMEOUT_MS, worker_ready_timeout);
+	}
+	r = worker_spawn(s->loop, ex->binary, &start, worker_message, ex, &ex->worker);
 	if (r < 0) {
-		set_error(ex, r, "cannot start worker %s", s->worker_binary);
+		set_error(ex, r, "cannot start worker %s", ex->binary);
 		return fail(ex, r);
 	}
 	ex->worker_pid = worker_pid(ex->worker);
@@ -436,10 +515,14 @@ static void finish_down(struct export *ex)
 	}
 	if (goal == STOP_DELETE)
 		log_info("export %s deleted", ex->rec.name);
+	if (goal == STOP_HANDOFF)
+		log_info("export %s: %s left quiesced for the next supervisor", ex->rec.name,
+			 ex->device);
 	ex->phase = PHASE_DOWN;
-	ex->rec.dev_id = goal == STOP_SHUTDOWN ? ex->rec.dev_id : -1;
+	if (goal != STOP_SHUTDOWN && goal != STOP_HANDOFF)
+		ex->rec.dev_id = -1;
 	notify(ex, 0, NULL);
-	if (goal != STOP_SHUTDOWN)
+	if (goal != STOP_SHUTDOWN && goal != STOP_HANDOFF)
 		export_unlink(ex);
 }
 
@@ -497,7 +580,14 @@ static void stop_progress(struct export *ex)
 		return;
 	if (!ex->stop_sent) {
 		ex->stop_sent = true;
-		if (ex->rec.dev_id < 0) {
+		if (ex->stop == STOP_HANDOFF) {
+			/* No STOP_DEV: the worker leaves and the device stays QUIESCED. */
+			ex->stop_cmd_done = true;
+			if (ex->worker) {
+				worker_send_stop(ex->worker);
+				set_timer(ex, WORKER_EXIT_TIMEOUT_MS, worker_exit_timeout);
+			}
+		} else if (ex->rec.dev_id < 0) {
 			ex->stop_cmd_done = true;
 		} else {
 			clear_timer(ex);
@@ -509,7 +599,7 @@ static void stop_progress(struct export *ex)
 	}
 	if (!ex->stop_cmd_done || ex->worker)
 		return;
-	if (ex->rec.dev_id < 0)
+	if (ex->rec.dev_id < 0 || ex->stop == STOP_HANDOFF)
 		return finish_down(ex);
 	ex->phase = PHASE_DELETING;
 	if (submit(ex, UBLK_U_CMD_DEL_DEV, 0, NULL, 0, deleted) < 0) {
@@ -554,7 +644,9 @@ static void respawn(struct loop_source *src, uint32_t events, void *userdata)
 
 static void describe_status(int status, char *buf, size_t len)
 {
-	if (WIFEXITED(status))
+	if (status == -1)
+		snprintf(buf, len, "exited (adopted, so its exit status is unknown)");
+	else if (WIFEXITED(status))
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
@@ -592,6 +684,12 @@ void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 	}
 	if (s->shutting_down)
 		return;
+	if (ex->upgrading) {
+		/* The new image died: the respawn below runs the old one. */
+		if (!ex->upgrade_failure[0])
+			snprintf(ex->upgrade_failure, sizeof(ex->upgrade_failure),
+				 "the new worker %s", how);
+	}
 	/* An established export: keep bringing it back, within reason. */
 	recent = recent_deaths(ex, now_ms());
 	if (recent >= s->respawn_limit) {
@@ -631,6 +729,15 @@ static struct export *export_new(struct supervisor *s, const struct export_recor
 		free(ex);
 		return NULL;
 	}
+	if (snprintf(ex->listen_path, sizeof(ex->listen_path), "%s/%s.sock", s->workers_dir,
+		     rec->name) >= (int)sizeof(ex->listen_path)) {
+		log_error("export %s: %s/%s.sock is too long for a unix socket; use a shorter "
+			  "state directory", rec->name, s->workers_dir, rec->name);
+		free(ex->deaths);
+		free(ex);
+		return NULL;
+	}
+	snprintf(ex->binary, sizeof(ex->binary), "%s", s->worker_binary);
 	if (rec->dev_id >= 0)
 		snprintf(ex->device, sizeof(ex->device), UBLK_BDEV_PREFIX "%d", rec->dev_id);
 	ex->next = s->exports;
@@ -697,6 +804,101 @@ int export_create(struct supervisor *s, const struct export_record *req, export_
 	return 0;
 }
 
+/* ---- adoption of a running worker ----------------------------------- */
+
+/* Whether pid runs glidefs-worker for this export (its argv says so). */
+static bool is_our_worker(const struct export *ex, pid_t pid)
+{
+	char path[64], argv[512], want[128];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+	size_t arg0;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, argv, sizeof(argv) - 1);
+	if (n <= 0)
+		return false;
+	argv[n] = '\0';
+	arg0 = strlen(argv) + 1;
+	snprintf(want, sizeof(want), "--export=%s", ex->rec.name);
+	return !strcmp(argv, "glidefs-worker") && (ssize_t)arg0 < n && !strcmp(argv + arg0, want);
+}
+
+/*
+ * A live device whose worker cannot be adopted would hold its users
+ * hostage to a process nobody supervises. If that process is our worker,
+ * kill it: the device goes QUIESCED and is recovered with a fresh one.
+ */
+static void adoption_failed(struct export *ex, int err, const char *why)
+{
+	pid_t pid = ex->info.ublksrv_pid;
+
+	worker_proc_free(ex->worker);
+	ex->worker = NULL;
+	ex->worker_pid = 0;
+	clear_timer(ex);
+	if (pid > 0 && is_our_worker(ex, pid)) {
+		log_warn("export %s: cannot adopt worker %d (%s%s%s); killing it to recover %s",
+			 ex->rec.name, (int)pid, why, err ? ": " : "", err ? strerror(-err) : "",
+			 ex->device);
+		kill(pid, SIGKILL);
+		ex->retries = 0;
+		return step_start_recovery(ex);
+	}
+	set_error(ex, err, "/dev/ublkc%d is live under pid %d, which is not a glidefs worker "
+		  "for this export (%s); not touching it", ex->rec.dev_id, (int)pid, why);
+	fail(ex, err ? err : -EBUSY);
+}
+
+static void adopt_timeout(struct loop_source *src, uint32_t events, void *userdata)
+{
+	struct export *ex = userdata;
+
+	ex->timer = NULL;
+	adoption_failed(ex, -ETIMEDOUT, "no answer to Adopt");
+}
+
+static void adopted_exit(struct worker_proc *w, int status, void *userdata)
+{
+	struct export *ex = userdata;
+
+	export_worker_exited(ex->sup, worker_pid(w), status);
+}
+
+static void adopted(struct export *ex, const Glidefs__Worker__Adopted *a)
+{
+	int r;
+
+	clear_timer(ex);
+	if (strcmp(a->name, ex->rec.name) || a->dev_id != (uint32_t)ex->rec.dev_id ||
+	    a->pid != ex->info.ublksrv_pid)
+		return adoption_failed(ex, -ESRCH, "the worker on the adoption socket serves "
+				       "another device or is not the device's server");
+	r = worker_watch_exit(ex->worker, ex->sup->loop, a->pid, adopted_exit);
+	if (r < 0)
+		return adoption_failed(ex, r, "watch for its exit");
+	ex->worker_pid = a->pid;
+	ex->phase = PHASE_LIVE;
+	ex->last_error[0] = '\0';
+	log_info("export %s: adopted worker %d (%s) serving %s", ex->rec.name, (int)a->pid,
+		 a->binary, ex->device);
+	notify(ex, 0, NULL);
+}
+
+static void step_adopt(struct export *ex)
+{
+	int r;
+
+	ex->phase = PHASE_ADOPTING;
+	r = worker_adopt(ex->sup->loop, ex->listen_path, worker_message, ex, &ex->worker);
+	if (r < 0)
+		return adoption_failed(ex, r, ex->listen_path);
+	set_timer(ex, WORKER_ADOPT_TIMEOUT_MS, adopt_timeout);
+}
+
 /* A restored export whose device is gone: add it again under its id. */
 static void restore_add(struct export *ex)
 {
@@ -748,10 +950,11 @@ static void restore_info(int res, const void *out, void *userdata)
 		if (submit(ex, UBLK_U_CMD_DEL_DEV, 0, NULL, 0, stale_deleted) < 0)
 			fail(ex, -EIO);
 		return;
+	case UBLK_S_DEV_LIVE:
+		return step_adopt(ex);
 	default:
-		set_error(ex, 0, "/dev/ublkc%d is %s under pid %d; adopting a running worker is "
-			  "not supported yet", ex->rec.dev_id,
-			  info->state == UBLK_S_DEV_LIVE ? "live" : "failing I/O", info->ublksrv_pid);
+		set_error(ex, 0, "/dev/ublkc%d is failing I/O under pid %d; not touching it",
+			  ex->rec.dev_id, info->ublksrv_pid);
 		return fail(ex, -EBUSY);
 	}
 }
@@ -832,6 +1035,91 @@ int export_refresh(struct export *ex, export_done_fn fn, void *userdata)
 	return 0;
 }
 
+static void quiesce_timeout(struct loop_source *src, uint32_t events, void *userdata)
+{
+	struct export *ex = userdata;
+
+	ex->timer = NULL;
+	snprintf(ex->upgrade_failure, sizeof(ex->upgrade_failure),
+		 "worker %d did not quiesce within %d s", (int)ex->worker_pid,
+		 WORKER_QUIESCE_TIMEOUT_MS / 1000);
+	/* Its death quiesces the device; the respawn runs the old image. */
+	kill(ex->worker_pid, SIGKILL);
+}
+
+int export_upgrade(struct export *ex, const char *binary, export_done_fn fn, void *userdata,
+		   char *why, size_t why_len)
+{
+	int r;
+
+	if (busy(ex, why, why_len))
+		return -EBUSY;
+	if (ex->phase != PHASE_LIVE || !ex->worker)
+		return snprintf(why, why_len, "export '%s' is %s, not live", ex->rec.name,
+				export_phase_name(ex)), -EAGAIN;
+	if (!binary || !*binary)
+		binary = ex->sup->worker_binary;
+	if (strlen(binary) >= sizeof(ex->upgrade_to))
+		return snprintf(why, why_len, "binary path too long"), -ENAMETOOLONG;
+	if (access(binary, X_OK) < 0)
+		return r = -errno, snprintf(why, why_len, "cannot run %s: %s", binary,
+					    strerror(-r)), r;
+	r = worker_send_upgrade(ex->worker, binary);
+	if (r < 0)
+		return snprintf(why, why_len, "cannot reach worker %d: %s", (int)ex->worker_pid,
+				strerror(-r)), r;
+	snprintf(ex->upgrade_to, sizeof(ex->upgrade_to), "%s", binary);
+	ex->upgrade_failure[0] = '\0';
+	ex->upgrading = true;
+	ex->phase = PHASE_UPGRADING;
+	ex->done_fn = fn;
+	ex->done_ud = userdata;
+	log_info("export %s: upgrading worker %d to %s", ex->rec.name, (int)ex->worker_pid,
+		 binary);
+	set_timer(ex, WORKER_QUIESCE_TIMEOUT_MS, quiesce_timeout);
+	return 0;
+}
+
+int export_restart(struct export *ex, export_done_fn fn, void *userdata, char *why,
+		   size_t why_len)
+{
+	if (ex->phase == PHASE_LIVE)
+		return export_upgrade(ex, ex->binary, fn, userdata, why, why_len);
+	if (busy(ex, why, why_len))
+		return -EBUSY;
+	if (ex->phase != PHASE_FAILED)
+		return snprintf(why, why_len, "export '%s' is %s; try again when it is live or "
+				"failed", ex->rec.name, export_phase_name(ex)), -EAGAIN;
+	/* A fresh start: forget the crash history and look at the device again. */
+	ex->ndeaths = 0;
+	ex->retries = 0;
+	ex->last_error[0] = '\0';
+	ex->done_fn = fn;
+	ex->done_ud = userdata;
+	log_info("export %s: restarting", ex->rec.name);
+	if (ex->rec.dev_id < 0) {
+		restore_add(ex);
+		return 0;
+	}
+	ex->phase = PHASE_ADDING;
+	if (ctrl_get_dev_info2(ex->sup->ctrl, (uint32_t)ex->rec.dev_id, restore_info, ex) < 0) {
+		ex->done_fn = NULL;
+		ex->phase = PHASE_FAILED;
+		return snprintf(why, why_len, "cannot query /dev/ublkc%d", ex->rec.dev_id), -EIO;
+	}
+	ex->pending_ctrl++;
+	return 0;
+}
+
+bool export_all_settled(struct supervisor *s)
+{
+	for (struct export *ex = s->exports; ex; ex = ex->next)
+		if (ex->pending_ctrl || ex->done_fn ||
+		    (ex->phase != PHASE_LIVE && ex->phase != PHASE_FAILED && ex->phase != PHASE_DOWN))
+			return false;
+	return true;
+}
+
 static void (*all_stopped_fn)(struct supervisor *s);
 
 static void check_all_stopped(struct export *ex, int err, const char *message, void *userdata)
@@ -849,7 +1137,7 @@ static void check_all_stopped(struct export *ex, int err, const char *message, v
 	all_stopped_fn = NULL;
 }
 
-void export_stop_all(struct supervisor *s, void (*fn)(struct supervisor *s))
+void export_stop_all(struct supervisor *s, bool handoff, void (*fn)(struct supervisor *s))
 {
 	all_stopped_fn = fn;
 	for (struct export *ex = s->exports; ex; ex = ex->next) {
@@ -857,10 +1145,11 @@ void export_stop_all(struct supervisor *s, void (*fn)(struct supervisor *s))
 			continue;
 		/* A client waiting on this export hears that it is going down. */
 		notify(ex, -ESHUTDOWN, "the supervisor is shutting down");
-		ex->stop = STOP_SHUTDOWN;
+		ex->stop = handoff ? STOP_HANDOFF : STOP_SHUTDOWN;
 		ex->done_fn = check_all_stopped;
 		ex->done_ud = s;
-		log_info("export %s: stopping for shutdown", ex->rec.name);
+		log_info("export %s: %s", ex->rec.name,
+			 handoff ? "handing off (device left quiesced)" : "stopping for shutdown");
 		stop_progress(ex);
 	}
 	check_all_stopped(NULL, 0, NULL, s);

@@ -6,8 +6,11 @@
  *
  *   create:   ADD_DEV -> SET_PARAMS -> worker Ready -> START_DEV -> live
  *   recover:  START_USER_RECOVERY -> worker Ready -> END_USER_RECOVERY -> live
+ *   adopt:    (device live at start-up) Adopt -> worker Adopted -> live
+ *   upgrade:  Upgrade -> worker Quiesced (and execs) -> recover -> live
  *   stop:     STOP_DEV -> worker exits -> DEL_DEV -> gone (record kept
  *             for a shutdown, removed with the cache for a delete)
+ *   handoff:  worker Stop -> worker exits -> device left QUIESCED
  *
  * A worker that dies while its export is live is respawned through the
  * recover path; the device stays QUIESCED in between, holding I/O.
@@ -15,6 +18,7 @@
 #ifndef GLIDEFS_EXPORT_H
 #define GLIDEFS_EXPORT_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "control.pb-c.h"
@@ -42,12 +46,31 @@ int export_delete(struct export *ex, export_done_fn fn, void *userdata, char *wh
 /* Re-read the device's kernel view (GET_DEV_INFO2), then call fn. */
 int export_refresh(struct export *ex, export_done_fn fn, void *userdata);
 
-/* Stop every export, keeping records and caches; fn when all are down. */
-void export_stop_all(struct supervisor *s, void (*fn)(struct supervisor *s));
+/*
+ * Stop every export, keeping records and caches; fn when all are down.
+ * With handoff the devices stay, QUIESCED, for the next supervisor.
+ */
+void export_stop_all(struct supervisor *s, bool handoff, void (*fn)(struct supervisor *s));
+
+/*
+ * Replace the worker's image with binary (NULL: the configured one)
+ * without failing any I/O; fn reports success or the rollback.
+ */
+int export_upgrade(struct export *ex, const char *binary, export_done_fn fn, void *userdata,
+		   char *why, size_t why_len);
+
+/* A live export: upgrade to its own image. A failed one: try again. */
+int export_restart(struct export *ex, export_done_fn fn, void *userdata, char *why,
+		   size_t why_len);
+
+/* No export is between states and no client waits: safe to re-exec. */
+bool export_all_settled(struct supervisor *s);
 
 void export_worker_exited(struct supervisor *s, pid_t pid, int status);
 
 struct export *export_find(struct supervisor *s, const char *name);
+
+const char *export_name(const struct export *ex);
 
 /* Iterate: export_next(s, NULL) is the first export, NULL ends. */
 struct export *export_next(struct supervisor *s, struct export *ex);

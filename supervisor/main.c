@@ -22,6 +22,7 @@
 #include "export.h"
 #include "log.h"
 #include "record.h"
+#include "reexec.h"
 #include "server.h"
 #include "supervisor.h"
 #include "util.h"
@@ -44,6 +45,8 @@ static void usage(FILE *f)
 		"                    (default " DEFAULT_SOCKET ")\n"
 		"  --config FILE     configuration (default " DEFAULT_CONFIG ", if present)\n"
 		"  --worker PATH     worker binary (default: glidefs-worker beside glidefsd)\n"
+		"  --handoff         on SIGTERM leave devices quiesced (I/O held) for the\n"
+		"                    next glidefsd instead of removing them\n"
 		"  -v, --verbose     debug logging\n"
 		"  -h, --help        this text\n");
 }
@@ -134,6 +137,7 @@ static int parse_args(struct supervisor *s, int argc, char **argv)
 		{ "socket", required_argument, NULL, 'S' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "worker", required_argument, NULL, 'w' },
+		{ "handoff", no_argument, NULL, 'H' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -148,6 +152,7 @@ static int parse_args(struct supervisor *s, int argc, char **argv)
 		case 'S': sock = optarg; break;
 		case 'c': config = optarg; break;
 		case 'w': worker = optarg; break;
+		case 'H': s->handoff = true; break;
 		case 'v': log_set_level(LOG_LVL_DEBUG); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
@@ -175,6 +180,7 @@ static int parse_args(struct supervisor *s, int argc, char **argv)
 		return log_error_errno(-errno, "worker binary %s", s->worker_binary);
 	snprintf(s->records_dir, sizeof(s->records_dir), "%s/exports", s->state_dir);
 	snprintf(s->cache_dir, sizeof(s->cache_dir), "%s/cache", s->state_dir);
+	snprintf(s->workers_dir, sizeof(s->workers_dir), "%s/workers", s->state_dir);
 	return 0;
 }
 
@@ -201,7 +207,7 @@ static void begin_shutdown(struct supervisor *s)
 	log_info("shutting down");
 	server_stop();
 	loop_add_timer(s->loop, SHUTDOWN_TIMEOUT_MS, shutdown_timeout, s, NULL);
-	export_stop_all(s, all_down);
+	export_stop_all(s, s->handoff, all_down);
 }
 
 /* Owned by the loop thread. */
@@ -230,6 +236,9 @@ static void signal_ready(struct loop_source *src, uint32_t events, void *userdat
 		case SIGINT:
 			begin_shutdown(s);
 			break;
+		case SIGHUP:
+			reexec_request(s);
+			break;
 		default:
 			break;
 		}
@@ -256,7 +265,7 @@ static int setup_signals(struct supervisor *s)
 
 static int make_dirs(const struct supervisor *s)
 {
-	const char *dirs[] = { s->state_dir, s->records_dir, s->cache_dir };
+	const char *dirs[] = { s->state_dir, s->records_dir, s->cache_dir, s->workers_dir };
 
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
 		if (mkdir(dirs[i], 0700) < 0 && errno != EEXIST)
@@ -294,6 +303,7 @@ int main(int argc, char **argv)
 	int r;
 
 	log_init("glidefsd");
+	reexec_init(argc, argv);
 	r = parse_args(&s, argc, argv);
 	if (r < 0)
 		return 2;

@@ -10,13 +10,16 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "control.pb-c.h"
 #include "export.h"
 #include "frame.h"
 #include "log.h"
+#include "reexec.h"
 #include "util.h"
 
 #define MAX_CONNECTIONS 256
@@ -29,6 +32,14 @@ struct conn {
 	struct ucred peer;
 	bool busy; /* a request is being served; further input waits */
 	struct conn *next;
+
+	/* upgrade --all: the exports still to do, one at a time, and the tally. */
+	char (*todo)[EXPORT_NAME_MAX + 1];
+	size_t ntodo, next_todo;
+	char *binary;
+	char *summary;
+	size_t summary_len;
+	int first_error;
 };
 
 /* Owned by the event loop thread. */
@@ -38,6 +49,7 @@ static struct {
 	struct loop_source *listen_src;
 	struct conn *conns;
 	unsigned nconns;
+	uint64_t start_ns; /* when this image started serving */
 } srv = { .listen_fd = -1 };
 
 static void conn_close(struct conn *c)
@@ -53,6 +65,9 @@ static void conn_close(struct conn *c)
 	loop_remove(c->src);
 	close(c->fd);
 	frame_reader_free(&c->rd);
+	free(c->todo);
+	free(c->binary);
+	free(c->summary);
 	free(c);
 }
 
@@ -64,6 +79,8 @@ static void reply(struct conn *c, Glidefs__Control__Response *resp)
 	int r;
 
 	c->busy = false;
+	resp->supervisor_pid = getpid();
+	resp->supervisor_start_ns = srv.start_ns;
 	r = frame_encode(&resp->base, &buf, &len);
 	if (r < 0) {
 		log_error_errno(r, "encode reply");
@@ -182,6 +199,99 @@ static void handle_list(struct conn *c)
 	reply_exports(c, list, n);
 }
 
+static void upgrade_next(struct conn *c);
+
+static void summary_add(struct conn *c, const char *name, int err, const char *message)
+{
+	char line[512];
+	int n = snprintf(line, sizeof(line), "%s: %s\n", name,
+			 err < 0 ? (message ? message : strerror(-err)) : "upgraded");
+	char *p = realloc(c->summary, c->summary_len + (size_t)n + 1);
+
+	if (!p)
+		return;
+	memcpy(p + c->summary_len, line, (size_t)n + 1);
+	c->summary = p;
+	c->summary_len += (size_t)n;
+	if (err < 0 && c->first_error == 0)
+		c->first_error = err;
+}
+
+static void upgrade_all_done(struct export *ex, int err, const char *message, void *userdata)
+{
+	struct conn *c = userdata;
+
+	summary_add(c, export_name(ex), err, message);
+	upgrade_next(c);
+}
+
+/* One export at a time: a bad binary shows on the first, not on all. */
+static void upgrade_next(struct conn *c)
+{
+	Glidefs__Control__Response resp = GLIDEFS__CONTROL__RESPONSE__INIT;
+	char why[256];
+	int r;
+
+	while (c->next_todo < c->ntodo) {
+		const char *name = c->todo[c->next_todo++];
+		struct export *ex = export_find(c->sup, name);
+
+		if (!ex)
+			continue; /* deleted meanwhile */
+		r = export_upgrade(ex, c->binary, upgrade_all_done, c, why, sizeof(why));
+		if (r == 0)
+			return;
+		summary_add(c, name, r, why);
+		/* A binary that cannot run now will not run for the next one. */
+		if (r == -ENOENT || r == -EACCES)
+			break;
+	}
+	resp.error = c->first_error;
+	resp.message = c->summary ? c->summary : (char *)"no live export to upgrade";
+	reply(c, &resp);
+}
+
+static void handle_upgrade(struct conn *c, const Glidefs__Control__UpgradeRequest *req)
+{
+	const char *binary = req->binary && *req->binary ? req->binary : NULL;
+	char why[256] = "";
+	size_t n = 0;
+	int r;
+
+	if (req->supervisor) {
+		r = reexec_request(c->sup);
+		if (r < 0)
+			return reply_error(c, r, "cannot re-execute the supervisor now");
+		return reply_exports(c, NULL, 0);
+	}
+	if (!req->all) {
+		Glidefs__Control__NameRequest name = GLIDEFS__CONTROL__NAME_REQUEST__INIT;
+		struct export *ex;
+
+		name.name = req->name;
+		ex = find_or_reply(c, &name);
+		if (ex && (r = export_upgrade(ex, binary, op_done, c, why, sizeof(why))) < 0)
+			reply_error(c, r, why);
+		return;
+	}
+	for (struct export *ex = export_next(c->sup, NULL); ex; ex = export_next(c->sup, ex))
+		n++;
+	free(c->todo);
+	free(c->binary);
+	free(c->summary);
+	c->todo = calloc(n ? n : 1, sizeof(*c->todo));
+	c->binary = binary ? strdup(binary) : NULL;
+	c->summary = NULL;
+	c->summary_len = 0;
+	c->first_error = 0;
+	if (!c->todo || (binary && !c->binary))
+		return reply_error(c, -ENOMEM, NULL);
+	c->ntodo = c->next_todo = 0;
+	for (struct export *ex = export_next(c->sup, NULL); ex; ex = export_next(c->sup, ex))
+		snprintf(c->todo[c->ntodo++], sizeof(*c->todo), "%s", export_name(ex));
+	upgrade_next(c);
+}
+
 static void handle(struct conn *c, const Glidefs__Control__Request *req)
 {
 	struct export *ex;
@@ -199,10 +309,20 @@ static void handle(struct conn *c, const Glidefs__Control__Request *req)
 		return;
 	case GLIDEFS__CONTROL__REQUEST__OP_CREATE:
 	case GLIDEFS__CONTROL__REQUEST__OP_DELETE:
+	case GLIDEFS__CONTROL__REQUEST__OP_UPGRADE:
+	case GLIDEFS__CONTROL__REQUEST__OP_RESTART:
 		if (!may_change(c))
 			return reply_error(c, -EPERM, "permission denied: changing exports needs root");
 		if (req->op_case == GLIDEFS__CONTROL__REQUEST__OP_CREATE)
 			return handle_create(c, req->create);
+		if (req->op_case == GLIDEFS__CONTROL__REQUEST__OP_UPGRADE)
+			return handle_upgrade(c, req->upgrade);
+		if (req->op_case == GLIDEFS__CONTROL__REQUEST__OP_RESTART) {
+			ex = find_or_reply(c, req->restart);
+			if (ex && (r = export_restart(ex, op_done, c, why, sizeof(why))) < 0)
+				reply_error(c, r, why);
+			return;
+		}
 		ex = find_or_reply(c, req->delete_);
 		if (ex && (r = export_delete(ex, delete_done, c, why, sizeof(why))) < 0)
 			reply_error(c, r, why);
@@ -301,10 +421,18 @@ static int bind_socket(const char *path)
 	return TAKE_FD(fd);
 }
 
+int server_listen_fd(void)
+{
+	return srv.listen_fd;
+}
+
 int server_start(struct supervisor *s)
 {
 	int n = sd_listen_fds(1), r;
+	struct timespec ts;
 
+	clock_gettime(CLOCK_REALTIME, &ts);
+	srv.start_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	srv.sup = s;
 	if (n > 1)
 		return log_error_errno(-EINVAL, "systemd passed %d sockets; expected one", n);
@@ -316,7 +444,9 @@ int server_start(struct supervisor *s)
 		r = fd_set_nonblock_cloexec(srv.listen_fd);
 		if (r < 0)
 			return log_error_errno(r, "socket from systemd");
-		log_info("serving on the socket passed by systemd");
+		log_info("serving on the socket passed by %s",
+			 env_get("GLIDEFS_REEXEC") ? "the previous image" : "systemd");
+		unsetenv("GLIDEFS_REEXEC");
 	} else {
 		srv.listen_fd = bind_socket(s->socket_path);
 		if (srv.listen_fd < 0)

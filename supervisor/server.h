@@ -19,4 +19,7 @@ int server_start(struct supervisor *s);
 /* Stop accepting and close every connection. */
 void server_stop(void);
 
+/* The listening socket, for a re-exec to pass on; -1 when stopped. */
+int server_listen_fd(void);
+
 #endif

@@ -24,6 +24,7 @@ struct supervisor {
 	char state_dir[PATH_MAX];
 	char records_dir[PATH_MAX];
 	char cache_dir[PATH_MAX];
+	char workers_dir[PATH_MAX]; /* adoption sockets of running workers */
 	char socket_path[PATH_MAX];
 	char worker_binary[PATH_MAX];
 
@@ -45,6 +46,7 @@ struct supervisor {
 
 	struct export *exports;
 	bool shutting_down;
+	bool handoff; /* SIGTERM leaves devices QUIESCED for a successor */
 };
 
 #endif

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "frame.h"
@@ -22,6 +25,10 @@ struct worker_proc {
 	struct frame_reader rd;
 	worker_msg_fn fn;
 	void *userdata;
+	/* Adopted workers only: their exit seen through a pidfd. */
+	int pidfd;
+	struct loop_source *exit_src;
+	worker_exit_fn exit_fn;
 };
 
 static void worker_readable(struct loop_source *src, uint32_t events, void *userdata)
@@ -46,6 +53,8 @@ static void worker_readable(struct loop_source *src, uint32_t events, void *user
 			log_warn_errno(r, "worker %d channel", (int)w->pid);
 		loop_remove(w->src);
 		w->src = NULL;
+		close(w->fd);
+		w->fd = -1;
 		w->fn(w, NULL, w->userdata);
 	}
 }
@@ -114,8 +123,96 @@ int worker_spawn(struct loop *l, const char *binary, const Glidefs__Worker__Star
 		close(w->fd);
 		return log_error_errno(r, "start worker %d", (int)pid);
 	}
+	w->pidfd = -1;
 	*out = TAKE_PTR(w);
 	return 0;
+}
+
+/* Never block the loop on a worker that stopped reading. */
+static int send_msg(struct worker_proc *w, Glidefs__Worker__ToWorker *msg)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len;
+	ssize_t n;
+	int r;
+
+	if (w->fd < 0)
+		return -ENOTCONN;
+	r = frame_encode(&msg->base, &buf, &len);
+	if (r < 0)
+		return r;
+	n = send(w->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EAGAIN;
+}
+
+int worker_adopt(struct loop *l, const char *path, worker_msg_fn fn, void *userdata,
+		 struct worker_proc **out)
+{
+	Glidefs__Worker__ToWorker msg = GLIDEFS__WORKER__TO_WORKER__INIT;
+	Glidefs__Worker__Adopt adopt = GLIDEFS__WORKER__ADOPT__INIT;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_free_ struct worker_proc *w = calloc(1, sizeof(*w));
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	/* A unix stream connect to a listener completes at once or fails. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	*w = (struct worker_proc){ .fd = fd, .fn = fn, .userdata = userdata, .pidfd = -1 };
+	msg.msg_case = GLIDEFS__WORKER__TO_WORKER__MSG_ADOPT;
+	msg.adopt = &adopt;
+	r = send_msg(w, &msg);
+	if (r < 0)
+		return r;
+	r = loop_add(l, fd, EPOLLIN, worker_readable, w, &w->src);
+	if (r < 0)
+		return r;
+	TAKE_FD(fd);
+	*out = TAKE_PTR(w);
+	return 0;
+}
+
+static void pidfd_ready(struct loop_source *src, uint32_t events, void *userdata)
+{
+	struct worker_proc *w = userdata;
+	siginfo_t si = { 0 };
+	int status = -1;
+
+	/* Our child after all (we re-executed since forking it): reap it here. */
+	if (waitid(P_PIDFD, (id_t)w->pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid == w->pid)
+		status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
+						  : si.si_status | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+	loop_remove(w->exit_src);
+	w->exit_src = NULL;
+	w->exit_fn(w, status, w->userdata);
+}
+
+int worker_watch_exit(struct worker_proc *w, struct loop *l, pid_t pid, worker_exit_fn fn)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	w->pid = pid;
+	w->pidfd = fd;
+	w->exit_fn = fn;
+	r = loop_add(l, fd, EPOLLIN, pidfd_ready, w, &w->exit_src);
+	if (r < 0) {
+		close(fd);
+		w->pidfd = -1;
+	}
+	return r;
 }
 
 pid_t worker_pid(const struct worker_proc *w)
@@ -127,21 +224,30 @@ int worker_send_stop(struct worker_proc *w)
 {
 	Glidefs__Worker__ToWorker msg = GLIDEFS__WORKER__TO_WORKER__INIT;
 	Glidefs__Worker__Stop stop = GLIDEFS__WORKER__STOP__INIT;
-	_cleanup_free_ uint8_t *buf = NULL;
-	size_t len;
-	ssize_t n;
-	int r;
 
 	msg.msg_case = GLIDEFS__WORKER__TO_WORKER__MSG_STOP;
 	msg.stop = &stop;
-	r = frame_encode(&msg.base, &buf, &len);
-	if (r < 0)
-		return r;
-	/* Never block the loop on a worker that stopped reading. */
-	n = send(w->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EAGAIN;
+	return send_msg(w, &msg);
+}
+
+int worker_send_upgrade(struct worker_proc *w, const char *binary)
+{
+	Glidefs__Worker__ToWorker msg = GLIDEFS__WORKER__TO_WORKER__INIT;
+	Glidefs__Worker__Upgrade up = GLIDEFS__WORKER__UPGRADE__INIT;
+
+	up.binary = (char *)binary;
+	msg.msg_case = GLIDEFS__WORKER__TO_WORKER__MSG_UPGRADE;
+	msg.upgrade = &up;
+	return send_msg(w, &msg);
+}
+
+int worker_send_start(struct worker_proc *w, const Glidefs__Worker__Start *start)
+{
+	Glidefs__Worker__ToWorker msg = GLIDEFS__WORKER__TO_WORKER__INIT;
+
+	msg.msg_case = GLIDEFS__WORKER__TO_WORKER__MSG_START;
+	msg.start = (Glidefs__Worker__Start *)start;
+	return send_msg(w, &msg);
 }
 
 void worker_proc_free(struct worker_proc *w)
@@ -149,7 +255,11 @@ void worker_proc_free(struct worker_proc *w)
 	if (!w)
 		return;
 	loop_remove(w->src);
-	close(w->fd);
+	loop_remove(w->exit_src);
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->pidfd >= 0)
+		close(w->pidfd);
 	frame_reader_free(&w->rd);
 	free(w);
 }

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * glidefs-worker: serves one export. Started by glidefsd with its end of
- * a socketpair as fd 3; receives Start, opens the device and the cache,
- * arms one queue thread per ublk queue, says Ready, and then only
- * watches: for the supervisor's Stop, for SIGTERM, and for its queues
- * ending when the device is stopped.
+ * a socketpair as fd 3 (see link.h); receives Start, opens the device and
+ * the cache, arms one queue thread per ublk queue, says Ready, and then
+ * only watches: for the supervisor's Stop or Upgrade, for SIGTERM, for
+ * its queues ending when the device is stopped, and, once its supervisor
+ * is gone, for the next one to adopt it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,13 +23,13 @@
 
 #include "chunk.h"
 #include "frame.h"
+#include "link.h"
 #include "log.h"
 #include "mount_ns.h"
 #include "queue.h"
 #include "util.h"
 #include "worker.pb-c.h"
 
-#define CHANNEL_FD 3
 /* The char device appears as ADD_DEV returns, but udev may still be at it. */
 #define CDEV_OPEN_TRIES 100
 #define CDEV_OPEN_DELAY_NS 20000000L
@@ -40,11 +41,20 @@ struct worker {
 	unsigned started; /* queue threads running */
 	int report_fd;
 	int signal_fd;
+	struct link link;
+	const char *binary;	      /* the image this process runs */
+	char upgrade_to[PATH_MAX];    /* set by Upgrade: exec this once quiesced */
 };
+
+/* The one worker of this process; send_failed() reaches it from anywhere. */
+static struct worker the_worker = { .report_fd = -1, .signal_fd = -1 };
 
 static int send_to_supervisor(Glidefs__Worker__ToSupervisor *msg)
 {
-	return frame_send(CHANNEL_FD, &msg->base);
+	int r = link_send(&the_worker.link, msg);
+
+	/* Orphaned: the next supervisor learns our state from the kernel. */
+	return r == -ENOTCONN ? 0 : r;
 }
 
 static void send_failed(int err, const char *what)
@@ -94,23 +104,21 @@ static int open_cache(const char *path, uint64_t size)
 	return TAKE_FD(fd);
 }
 
-static int receive_start(Glidefs__Worker__Start **out)
+static int receive_start(struct link *l, Glidefs__Worker__Start **out)
 {
-	ProtobufCMessage *m = NULL;
-	Glidefs__Worker__ToWorker *msg;
-	int r = frame_recv(CHANNEL_FD, &glidefs__worker__to_worker__descriptor, &m);
+	Glidefs__Worker__ToWorker *msg = NULL;
+	int r = link_recv(l, &msg);
 
 	if (r < 0)
 		return log_error_errno(r, "receive Start from the supervisor");
-	msg = (Glidefs__Worker__ToWorker *)m;
 	if (msg->msg_case != GLIDEFS__WORKER__TO_WORKER__MSG_START) {
-		protobuf_c_message_free_unpacked(m, NULL);
+		protobuf_c_message_free_unpacked(&msg->base, NULL);
 		return log_error_errno(-EBADMSG, "first message is not Start");
 	}
 	*out = msg->start;
 	msg->start = NULL;
 	msg->msg_case = GLIDEFS__WORKER__TO_WORKER__MSG__NOT_SET;
-	protobuf_c_message_free_unpacked(m, NULL);
+	protobuf_c_message_free_unpacked(&msg->base, NULL);
 	return 0;
 }
 
@@ -197,22 +205,65 @@ static int first_queue_failure(struct worker *w)
 	return 0;
 }
 
-/* After Ready: wait for a stop request or for the device to go away. */
+static void send_adopted(struct worker *w)
+{
+	Glidefs__Worker__ToSupervisor msg = GLIDEFS__WORKER__TO_SUPERVISOR__INIT;
+	Glidefs__Worker__Adopted adopted = GLIDEFS__WORKER__ADOPTED__INIT;
+
+	adopted.name = (char *)w->ex.name;
+	adopted.dev_id = w->ex.dev_id;
+	adopted.pid = getpid();
+	adopted.binary = (char *)w->binary;
+	msg.msg_case = GLIDEFS__WORKER__TO_SUPERVISOR__MSG_ADOPTED;
+	msg.adopted = &adopted;
+	send_to_supervisor(&msg);
+}
+
+/* Returns true when the message asks the worker to wind down. */
+static bool handle_message(struct worker *w, const Glidefs__Worker__ToWorker *msg)
+{
+	switch (msg->msg_case) {
+	case GLIDEFS__WORKER__TO_WORKER__MSG_STOP:
+		return true;
+	case GLIDEFS__WORKER__TO_WORKER__MSG_ADOPT:
+		send_adopted(w);
+		return false;
+	case GLIDEFS__WORKER__TO_WORKER__MSG_UPGRADE:
+		if (!msg->upgrade->binary || !*msg->upgrade->binary ||
+		    strlen(msg->upgrade->binary) >= sizeof(w->upgrade_to)) {
+			send_failed(-EINVAL, "upgrade: no usable binary path");
+			return false;
+		}
+		snprintf(w->upgrade_to, sizeof(w->upgrade_to), "%s", msg->upgrade->binary);
+		log_info("export %s: upgrading to %s; finishing requests in flight", w->ex.name,
+			 w->upgrade_to);
+		return true;
+	default:
+		log_warn("export %s: unexpected message %d from the supervisor; ignored",
+			 w->ex.name, (int)msg->msg_case);
+		return false;
+	}
+}
+
+/*
+ * After Ready: serve until told to stop, until SIGTERM, or until the
+ * queues end because the device went away. The supervisor going away is
+ * none of these: the worker serves on and waits on its adoption socket.
+ */
 static int watch(struct worker *w)
 {
-	struct frame_reader rd = { 0 };
 	bool stop_asked = false;
 	int ret = 0;
 
 	while (!all_exited(w)) {
-		struct pollfd pfds[3] = {
+		struct pollfd pfds[4] = {
 			{ .fd = w->report_fd, .events = POLLIN },
 			{ .fd = w->signal_fd, .events = POLLIN },
-			/* Once stopping, the channel (maybe at EOF) is not watched. */
-			{ .fd = stop_asked ? -1 : CHANNEL_FD, .events = POLLIN },
+			{ .fd = w->link.fd, .events = POLLIN },
+			{ .fd = w->link.listen_fd, .events = POLLIN },
 		};
 
-		if (poll(pfds, 3, -1) < 0) {
+		if (poll(pfds, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -239,31 +290,25 @@ static int watch(struct worker *w)
 				stop_queues(w);
 			}
 		}
-		if (pfds[2].revents && !stop_asked) {
-			int r = frame_reader_fill(&rd, CHANNEL_FD);
-			ProtobufCMessage *m = NULL;
+		/* The channel before the listener: a dead channel frees the slot. */
+		if (pfds[2].revents) {
+			Glidefs__Worker__ToWorker *msg = NULL;
+			int r;
 
-			while (r >= 0 &&
-			       frame_reader_next(&rd, &glidefs__worker__to_worker__descriptor, &m) > 0) {
-				Glidefs__Worker__ToWorker *msg = (Glidefs__Worker__ToWorker *)m;
-
-				if (msg->msg_case == GLIDEFS__WORKER__TO_WORKER__MSG_STOP)
+			while ((r = link_read(&w->link, &msg)) > 0) {
+				if (handle_message(w, msg) && !stop_asked) {
 					stop_asked = true;
-				protobuf_c_message_free_unpacked(m, NULL);
+					stop_queues(w);
+				}
+				protobuf_c_message_free_unpacked(&msg->base, NULL);
 			}
-			/*
-			 * The supervisor is gone (or garbled): leave the device
-			 * QUIESCED for the next supervisor to recover.
-			 */
-			if (r < 0) {
-				log_warn("export %s: supervisor channel closed; stopping", w->ex.name);
-				stop_asked = true;
-			}
-			if (stop_asked)
-				stop_queues(w);
+			if (r == -EPIPE)
+				log_warn("export %s: supervisor gone; serving on, waiting to be "
+					 "adopted on %s", w->ex.name, w->link.path);
 		}
+		if (pfds[3].revents)
+			link_accept(&w->link);
 	}
-	frame_reader_free(&rd);
 	return ret;
 }
 
@@ -301,6 +346,11 @@ static int run(struct worker *w, Glidefs__Worker__Start *st)
 	r = mount_ns_isolate();
 	if (r < 0)
 		return send_failed(r, "isolate the mount namespace"), r;
+	if (st->listen_path && *st->listen_path) {
+		r = link_listen(&w->link, st->listen_path);
+		if (r < 0)
+			return send_failed(r, "bind the adoption socket"), r;
+	}
 	w->ex = (struct export_ctx){
 		.name = st->name,
 		.dev_id = st->dev_id,
@@ -361,6 +411,37 @@ static int run(struct worker *w, Glidefs__Worker__Start *st)
 	return r;
 }
 
+/*
+ * Upgrade, after the queues and the char device are closed: the device is
+ * QUIESCED, holding I/O, and the channel crosses the exec as fd 3. Returns
+ * only if neither the new image nor our own could be started.
+ */
+static void upgrade_exec(struct worker *w, const char *name)
+{
+	Glidefs__Worker__ToSupervisor msg = GLIDEFS__WORKER__TO_SUPERVISOR__INIT;
+	Glidefs__Worker__Quiesced quiesced = GLIDEFS__WORKER__QUIESCED__INIT;
+	char arg[128];
+	int r;
+
+	snprintf(arg, sizeof(arg), "--export=%s", name);
+	msg.msg_case = GLIDEFS__WORKER__TO_SUPERVISOR__MSG_QUIESCED;
+	msg.quiesced = &quiesced;
+	r = send_to_supervisor(&msg);
+	if (r >= 0)
+		r = link_prepare_exec(&w->link);
+	if (r < 0) {
+		log_error_errno(r, "export %s: hand the channel to the new image", name);
+		return;
+	}
+	execl(w->upgrade_to, "glidefs-worker", arg, (char *)NULL);
+	r = -errno;
+	log_error_errno(r, "export %s: exec %s; rolling back", name, w->upgrade_to);
+	send_failed(r, "exec the new worker binary (rolling back to the running one)");
+	/* /proc/self/exe still names our image when its file was replaced. */
+	execl("/proc/self/exe", "glidefs-worker", arg, (char *)NULL);
+	log_error_errno(-errno, "export %s: exec our own image again", name);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -368,8 +449,10 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct worker w = { .report_fd = -1, .signal_fd = -1 };
+	static char self[PATH_MAX];
+	struct worker *w = &the_worker;
 	Glidefs__Worker__Start *st = NULL;
+	ssize_t n;
 	int c, r;
 
 	log_init("glidefs-worker");
@@ -384,27 +467,45 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (fcntl(CHANNEL_FD, F_GETFD) < 0) {
+	if (fcntl(LINK_CHANNEL_FD, F_GETFD) < 0) {
 		fprintf(stderr, "glidefs-worker: no supervisor channel on fd %d; this program is "
-				"started by glidefsd\n", CHANNEL_FD);
+				"started by glidefsd\n", LINK_CHANNEL_FD);
 		return 2;
 	}
-	fcntl(CHANNEL_FD, F_SETFD, FD_CLOEXEC);
-	r = block_signals(&w.signal_fd);
+	r = link_init(&w->link);
+	if (r < 0)
+		return log_error_errno(r, "supervisor channel"), 1;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	w->binary = self;
+	r = block_signals(&w->signal_fd);
 	if (r < 0)
 		return log_error_errno(r, "signals"), 1;
-	r = receive_start(&st);
+	r = receive_start(&w->link, &st);
 	if (r < 0)
 		return 1;
-	r = run(&w, st);
-	for (unsigned i = 0; i < w.inited; i++)
-		queue_fini(&w.queues[i]);
-	free(w.queues);
+	r = run(w, st);
+	for (unsigned i = 0; i < w->inited; i++)
+		queue_fini(&w->queues[i]);
+	free(w->queues);
+	/* Whatever the kernel was told is written goes to stable storage now. */
+	if (w->ex.cache_fd >= 0 && fdatasync(w->ex.cache_fd) < 0)
+		r = log_error_errno(-errno, "export %s: sync the cache", st->name);
 	/* Closing the char device last lets the driver move to QUIESCED or finish a stop. */
-	if (w.ex.cdev_fd >= 0)
-		close(w.ex.cdev_fd);
-	if (w.ex.cache_fd >= 0)
-		close(w.ex.cache_fd);
+	if (w->ex.cdev_fd >= 0)
+		close(w->ex.cdev_fd);
+	if (w->ex.cache_fd >= 0)
+		close(w->ex.cache_fd);
+	if (r >= 0 && w->upgrade_to[0]) {
+		if (w->link.listen_fd >= 0)
+			close(w->link.listen_fd);
+		w->link.listen_fd = -1;
+		upgrade_exec(w, st->name);
+		r = -EIO;
+	} else if (w->link.listen_fd >= 0) {
+		unlink(w->link.path);
+	}
+	link_close(&w->link);
 	protobuf_c_message_free_unpacked(&st->base, NULL);
 	return r < 0 ? 1 : 0;
 }
