@@ -388,8 +388,9 @@ static int cmd_upgrade(int argc, char **argv)
 	}
 	if (optind < argc)
 		up.name = argv[optind++];
-	if (optind != argc || (!!up.name + up.all + up.supervisor) != 1 ||
-	    (up.supervisor && up.binary))
+	/* The generated initializer makes name "", never NULL. */
+	if (optind != argc || ((*up.name != '\0') + up.all + up.supervisor) != 1 ||
+	    (up.supervisor && *up.binary))
 		return usage_error("%s", "usage: glidectl upgrade NAME|--all [--binary PATH] | "
 				   "upgrade --supervisor");
 	req.op_case = GLIDEFS__CONTROL__REQUEST__OP_UPGRADE;
