@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -114,6 +115,26 @@ int read_all(int fd, void *buf, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
+	return 0;
+}
+
+int parse_group(const char *s, gid_t *out)
+{
+	struct group grp, *res = NULL;
+	char buf[4096];
+	uint64_t v;
+	int r;
+
+	if (parse_uint(s, 0, UINT32_MAX - 1, &v) == 0) {
+		*out = (gid_t)v;
+		return 0;
+	}
+	r = getgrnam_r(s, &grp, buf, sizeof(buf), &res);
+	if (r != 0)
+		return -r;
+	if (!res)
+		return -ENOENT;
+	*out = res->gr_gid;
 	return 0;
 }
 

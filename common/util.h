@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <errno.h>
@@ -76,5 +77,8 @@ int fd_set_nonblock_cloexec(int fd);
 
 /* An export name: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
 bool export_name_valid(const char *name);
+
+/* A group by name or number. */
+int parse_group(const char *s, gid_t *out);
 
 #endif

@@ -94,6 +94,24 @@ static int config_key(void *userdata, const char *key, const char *value, char *
 			return snprintf(why, why_len, "'%s' is not a power of two in 4K-1G", value),
 			       -EINVAL;
 		s->chunk_size = (uint32_t)v;
+	} else if (!strcmp(key, "socket_mode")) {
+		char *end;
+		unsigned long m = strtoul(value, &end, 8);
+
+		if (*end || m > 0777)
+			return snprintf(why, why_len, "'%s' is not an octal mode like 0660", value),
+			       -EINVAL;
+		s->socket_mode = (unsigned)m;
+	} else if (!strcmp(key, "socket_group") || !strcmp(key, "admin_group")) {
+		gid_t g;
+
+		r = parse_group(value, &g);
+		if (r < 0)
+			return snprintf(why, why_len, "no group '%s'", value), r;
+		if (key[0] == 's')
+			s->socket_gid = g;
+		else
+			s->admin_gid = g;
 	} else if (!strcmp(key, "respawn_limit")) {
 		r = parse_uint(value, 1, 1000, &v);
 		if (r < 0)
@@ -296,6 +314,9 @@ int main(int argc, char **argv)
 		.max_io_bytes = 512 * 1024,
 		.chunk_size = 1024 * 1024,
 		.default_transport = TRANSPORT_AUTO,
+		.socket_mode = 0660,
+		.socket_gid = (gid_t)-1,
+		.admin_gid = (gid_t)-1,
 		.respawn_limit = 5,
 		.respawn_window_ms = 60000,
 		.respawn_backoff_ms = 100,

@@ -143,9 +143,28 @@ static void delete_done(struct export *ex, int err, const char *message, void *u
 	reply_exports(userdata, NULL, 0);
 }
 
+static bool in_admin_group(const struct conn *c)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+	gid_t admin = c->sup->admin_gid;
+
+	if (admin == (gid_t)-1)
+		return false;
+	if (c->peer.gid == admin)
+		return true;
+	/* The peer's supplementary groups, as they were when it connected. */
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == admin)
+			return true;
+	return false;
+}
+
 static bool may_change(const struct conn *c)
 {
-	return c->peer.uid == 0 || c->peer.uid == geteuid();
+	return c->peer.uid == 0 || c->peer.uid == geteuid() || in_admin_group(c);
 }
 
 static void handle_create(struct conn *c, const Glidefs__Control__CreateRequest *req)
@@ -312,7 +331,8 @@ static void handle(struct conn *c, const Glidefs__Control__Request *req)
 	case GLIDEFS__CONTROL__REQUEST__OP_UPGRADE:
 	case GLIDEFS__CONTROL__REQUEST__OP_RESTART:
 		if (!may_change(c))
-			return reply_error(c, -EPERM, "permission denied: changing exports needs root");
+			return reply_error(c, -EPERM, "permission denied: changing exports needs root "
+					   "or the admin group (admin_group in glidefs.conf)");
 		if (req->op_case == GLIDEFS__CONTROL__REQUEST__OP_CREATE)
 			return handle_create(c, req->create);
 		if (req->op_case == GLIDEFS__CONTROL__REQUEST__OP_UPGRADE)
@@ -389,8 +409,9 @@ static void accept_ready(struct loop_source *src, uint32_t events, void *userdat
 	}
 }
 
-static int bind_socket(const char *path)
+static int bind_socket(const struct supervisor *s)
 {
+	const char *path = s->socket_path;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
 	char dir[sizeof(sa.sun_path)];
@@ -415,9 +436,14 @@ static int bind_socket(const char *path)
 	unlink(path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return log_error_errno(-errno, "bind %s", path);
-	/* Not world-writable: group members may connect, others may not. */
-	if (chmod(path, 0660) < 0 || listen(fd, 64) < 0)
+	/*
+	 * Whoever may connect may read status (by default the group only);
+	 * changing state is checked per request.
+	 */
+	if (chmod(path, s->socket_mode) < 0 || listen(fd, 64) < 0)
 		return log_error_errno(-errno, "listen on %s", path);
+	if (s->socket_gid != (gid_t)-1 && chown(path, (uid_t)-1, s->socket_gid) < 0)
+		return log_error_errno(-errno, "give %s to group %u", path, (unsigned)s->socket_gid);
 	return TAKE_FD(fd);
 }
 
@@ -448,7 +474,7 @@ int server_start(struct supervisor *s)
 			 env_get("GLIDEFS_REEXEC") ? "the previous image" : "systemd");
 		unsetenv("GLIDEFS_REEXEC");
 	} else {
-		srv.listen_fd = bind_socket(s->socket_path);
+		srv.listen_fd = bind_socket(s);
 		if (srv.listen_fd < 0)
 			return srv.listen_fd;
 		log_info("serving on %s", s->socket_path);

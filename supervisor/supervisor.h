@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "loop.h"
 #include "transport.h"
@@ -26,6 +27,11 @@ struct supervisor {
 	char cache_dir[PATH_MAX];
 	char workers_dir[PATH_MAX]; /* adoption sockets of running workers */
 	char socket_path[PATH_MAX];
+	/* The socket we bind ourselves (systemd's .socket unit sets its own). */
+	unsigned socket_mode;
+	gid_t socket_gid;	/* (gid_t)-1: leave the group alone */
+	/* Besides root and our own uid, members of this group may change state. */
+	gid_t admin_gid;	/* (gid_t)-1: nobody else */
 	char worker_binary[PATH_MAX];
 
 	uint32_t default_queues;
