@@ -12,56 +12,14 @@ set -u
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${GLIDEFS_BIN_DIR:-$top/build}
+. "$top/tests/vm/lib.sh"
+
 expect=${GLIDEFS_EXPECT_TRANSPORT:?set GLIDEFS_EXPECT_TRANSPORT}
 force=${GLIDEFS_TEST_TRANSPORT:-}
-work=$(mktemp -d /tmp/glidefs-test.XXXXXX)
-state=$work/state
-export GLIDEFS_SOCKET=$work/glidefs.sock
-log=$work/glidefsd.log
 size_mib=256
 dev=
-sup_pid=
 
-say() { printf '%s\n' "$*"; }
-# A hung control call fails its test instead of the whole run.
-ctl() { timeout 60 "$bin/glidectl" "$@"; }
-failures=0
-pass() { say "ok - $1"; }
-fail() {
-	say "not ok - $1: $2"
-	failures=$((failures + 1))
-}
-
-start_supervisor() {
-	"$bin/glidefsd" --state-dir "$state" --socket "$GLIDEFS_SOCKET" >>"$log" 2>&1 &
-	sup_pid=$!
-	for _ in $(seq 100); do
-		[ -S "$GLIDEFS_SOCKET" ] && ctl list >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-stop_supervisor() {
-	[ -n "$sup_pid" ] || return 0
-	kill -TERM "$sup_pid" 2>/dev/null
-	wait "$sup_pid"
-	local rc=$?
-	sup_pid=
-	return $rc
-}
-
-dump_log() {
-	say "# --- glidefsd log (last 40 lines) ---"
-	tail -n 40 "$log" | sed 's/^/# /'
-}
-
-cleanup() {
-	stop_supervisor >/dev/null 2>&1
-	umount "$work/mnt" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
+lib_setup test
 
 # Runs fio; prints its summary lines as comments; fails on any error.
 run_fio() {
@@ -81,13 +39,8 @@ run_fio() {
 	return 1
 }
 
-json_field() {
-	python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
-}
-
 # --- set-up -------------------------------------------------------------
 
-mkdir -p "$state" "$work/mnt"
 if ! start_supervisor; then
 	fail supervisor-start "glidefsd did not come up"
 	dump_log
@@ -107,25 +60,7 @@ fi
 
 # --- the transport really in use ----------------------------------------
 
-st=$(ctl status t0 --json)
-transport=$(json_field transport <<<"$st")
-flags=$(json_field dev_flags <<<"$st")
-kstate=$(json_field kernel_state <<<"$st")
-say "# status: $st"
-bit() { (( (flags >> $1) & 1 )); }
-ok=1
-case $expect in
-zero-copy) bit 0 && bit 11 || ok=0 ;;
-user-copy) bit 7 && ! bit 0 && ! bit 11 || ok=0 ;;
-copy) ! bit 0 && ! bit 7 && ! bit 11 || ok=0 ;;
-*) ok=0 ;;
-esac
-bit 3 || ok=0 # USER_RECOVERY on every device
-if [ "$transport" = "$expect" ] && [ $ok = 1 ] && [ "$kstate" = live ]; then
-	pass "transport is $expect (dev flags $(printf 0x%x "$flags"))"
-else
-	fail transport "want $expect, device reports $transport flags $(printf 0x%x "$flags") state $kstate"
-fi
+check_transport t0 "$expect"
 
 # --- fio with verification ----------------------------------------------
 
@@ -344,9 +279,4 @@ else
 	fail "supervisor exits cleanly on SIGTERM" "non-zero exit"
 	dump_log
 fi
-if grep -qiE 'AddressSanitizer|runtime error' "$log"; then
-	fail "no sanitizer reports" "see log"
-	dump_log
-fi
-say "# $failures failed"
-[ "$failures" -eq 0 ]
+lib_finish

@@ -1,0 +1,141 @@
+# Shared by the VM test scripts (sourced, not run). Each script prints one
+# "ok - NAME" or "not ok - NAME: why" line per test and "# " comments; the
+# host's tests/run.sh counts them. Expects $top and $bin to be set.
+
+failures=0
+say() { printf '%s\n' "$*"; }
+pass() { say "ok - $1"; }
+fail() {
+	say "not ok - $1: $2"
+	failures=$((failures + 1))
+}
+
+# A hung control call fails its test instead of the whole run.
+ctl() { timeout 60 "$bin/glidectl" "$@"; }
+
+json_field() {
+	python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
+}
+
+lib_setup() { # NAME
+	work=$(mktemp -d "/tmp/glidefs-$1.XXXXXX")
+	state=$work/state
+	export GLIDEFS_SOCKET=$work/glidefs.sock
+	log=$work/glidefsd.log
+	sup_pid=
+	load_pid=
+	probe_pid=
+	mkdir -p "$state" "$work/mnt"
+	trap lib_cleanup EXIT
+}
+
+lib_cleanup() {
+	stop_load >/dev/null 2>&1
+	stop_probe >/dev/null 2>&1
+	stop_supervisor >/dev/null 2>&1
+	umount "$work/mnt" 2>/dev/null
+	rm -rf "$work"
+}
+
+lib_finish() {
+	if grep -qiE 'AddressSanitizer|runtime error|LeakSanitizer' "$log"; then
+		fail "no sanitizer reports" "see log"
+		dump_log
+	fi
+	say "# $failures failed"
+	[ "$failures" -eq 0 ]
+}
+
+start_supervisor() { # [glidefsd options...]
+	"$bin/glidefsd" --state-dir "$state" --socket "$GLIDEFS_SOCKET" "$@" >>"$log" 2>&1 &
+	sup_pid=$!
+	for _ in $(seq 100); do
+		[ -S "$GLIDEFS_SOCKET" ] && "$bin/glidectl" list >/dev/null 2>&1 && return 0
+		kill -0 "$sup_pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_supervisor() {
+	[ -n "$sup_pid" ] || return 0
+	kill -TERM "$sup_pid" 2>/dev/null
+	wait "$sup_pid"
+	local rc=$?
+	sup_pid=
+	return $rc
+}
+
+dump_log() {
+	say "# --- glidefsd log (last 40 lines) ---"
+	tail -n 40 "$log" | sed 's/^/# /'
+}
+
+# The transport really in use, from the device flags the kernel reports
+# (GET_DEV_INFO2), not from what glidefs believes.
+check_transport() { # NAME EXPECT
+	local st transport flags kstate ok=1
+	st=$(ctl status "$1" --json)
+	transport=$(json_field transport <<<"$st")
+	flags=$(json_field dev_flags <<<"$st")
+	kstate=$(json_field kernel_state <<<"$st")
+	say "# status: $st"
+	bit() { (((flags >> $1) & 1)); }
+	case $2 in
+	zero-copy) bit 0 && bit 11 || ok=0 ;;
+	user-copy) bit 7 && ! bit 0 && ! bit 11 || ok=0 ;;
+	copy) ! bit 0 && ! bit 7 && ! bit 11 || ok=0 ;;
+	*) ok=0 ;;
+	esac
+	bit 3 || ok=0 # USER_RECOVERY on every device
+	if [ "$transport" = "$2" ] && [ $ok = 1 ] && [ "$kstate" = live ]; then
+		pass "transport is $2 (dev flags $(printf 0x%x "$flags"))"
+	else
+		fail transport "want $2, device reports $transport flags $(printf 0x%x "$flags") state $kstate"
+	fi
+}
+
+# --- background load: fio verifying its own writes, run after run --------
+
+start_load() { # DEVICE SIZE
+	rm -f "$work/load.stop" "$work/load.failed"
+	(
+		cd "$work" || exit 1
+		n=0
+		while [ ! -e "$work/load.stop" ]; do
+			n=$((n + 1))
+			if ! fio --name=load --filename="$1" --direct=1 --ioengine=io_uring \
+				--rw=randwrite --bsrange=4k-128k --iodepth=16 --numjobs=2 \
+				--size="$2" --offset_increment="$2" --time_based --runtime=4 \
+				--verify=crc32c --verify_backlog=128 --verify_fatal=1 \
+				--group_reporting --output="$work/load-$n.out"; then
+				echo "run $n" >"$work/load.failed"
+				exit 1
+			fi
+			if grep -qE 'err= *[1-9]|verify: bad' "$work/load-$n.out"; then
+				echo "run $n" >"$work/load.failed"
+				exit 1
+			fi
+		done
+		echo "$n" >"$work/load.runs"
+	) &
+	load_pid=$!
+}
+
+load_ok() {
+	if [ -e "$work/load.failed" ]; then
+		say "# fio failed in $(cat "$work/load.failed"):"
+		sed 's/^/#   /' "$work/load-$(cut -d' ' -f2 "$work/load.failed").out" | tail -n 20
+		return 1
+	fi
+	kill -0 "$load_pid" 2>/dev/null
+}
+
+stop_load() {
+	[ -n "$load_pid" ] || return 0
+	touch "$work/load.stop"
+	wait "$load_pid"
+	local rc=$?
+	load_pid=
+	return $rc
+}
