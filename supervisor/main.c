@@ -30,8 +30,6 @@
 #define DEFAULT_STATE_DIR "/var/lib/glidefs"
 #define DEFAULT_SOCKET "/run/glidefs/glidefs.sock"
 #define DEFAULT_CONFIG "/etc/glidefs/glidefs.conf"
-/* Bound on an orderly shutdown, even if a control command hangs. */
-#define SHUTDOWN_TIMEOUT_MS 30000
 
 static void usage(FILE *f)
 {
@@ -112,6 +110,12 @@ static int config_key(void *userdata, const char *key, const char *value, char *
 			s->socket_gid = g;
 		else
 			s->admin_gid = g;
+	} else if (!strcmp(key, "shutdown_timeout")) {
+		r = parse_uint(value, 1, 3600, &v);
+		if (r < 0)
+			return snprintf(why, why_len, "'%s' is not a number of seconds in 1-3600",
+					value), r;
+		s->shutdown_timeout_ms = (uint32_t)v * 1000;
 	} else if (!strcmp(key, "respawn_limit")) {
 		r = parse_uint(value, 1, 1000, &v);
 		if (r < 0)
@@ -212,7 +216,8 @@ static void shutdown_timeout(struct loop_source *src, uint32_t events, void *use
 {
 	struct supervisor *s = userdata;
 
-	log_error("shutdown did not finish within %d s; exiting anyway", SHUTDOWN_TIMEOUT_MS / 1000);
+	log_error("shutdown did not finish within %u s; exiting anyway (records kept: the next "
+		  "glidefsd cleans up)", s->shutdown_timeout_ms / 1000);
 	loop_quit(s->loop, 1);
 }
 
@@ -224,7 +229,7 @@ static void begin_shutdown(struct supervisor *s)
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping exports");
 	log_info("shutting down");
 	server_stop();
-	loop_add_timer(s->loop, SHUTDOWN_TIMEOUT_MS, shutdown_timeout, s, NULL);
+	loop_add_timer(s->loop, s->shutdown_timeout_ms, shutdown_timeout, s, NULL);
 	export_stop_all(s, s->handoff, all_down);
 }
 
@@ -317,6 +322,7 @@ int main(int argc, char **argv)
 		.socket_mode = 0660,
 		.socket_gid = (gid_t)-1,
 		.admin_gid = (gid_t)-1,
+		.shutdown_timeout_ms = 30000,
 		.respawn_limit = 5,
 		.respawn_window_ms = 60000,
 		.respawn_backoff_ms = 100,

@@ -47,6 +47,8 @@ struct supervisor {
 	 * waits respawn_backoff_ms << (k - 1), at most RESPAWN_BACKOFF_MAX_MS.
 	 */
 	uint32_t respawn_limit;
+	/* Bound on an orderly shutdown, even if a control command hangs. */
+	uint32_t shutdown_timeout_ms;
 	uint32_t respawn_window_ms;
 	uint32_t respawn_backoff_ms;
 
