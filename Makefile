@@ -34,7 +34,7 @@ COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PROTO_C:.c=.o)
 
 PROGRAMS := $(BUILD)/glidefsd $(BUILD)/glidefs-worker $(BUILD)/glidectl
 
-.PHONY: all deps test unit-tests demo clean
+.PHONY: all deps test unit-tests test-tools demo clean
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)
@@ -69,6 +69,16 @@ $(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ) | $(PROTO_H)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(COMMON_OBJ) $(LDLIBS) -lcmocka
 
 unit-tests: $(UNIT_BIN)
+
+# Tools the VM suites run next to the device (tests/tools/*.c, standalone).
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+test-tools: $(TOOL_BIN)
 
 deps:
 	@ci/deps.sh

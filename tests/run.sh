@@ -75,7 +75,7 @@ vm_row() { # LABEL SUITE EXPECT FORCE
 	fi
 }
 
-build plain all unit-tests || { echo "$passed passed, $failed failed"; exit 1; }
+build plain all unit-tests test-tools || { echo "$passed passed, $failed failed"; exit 1; }
 build sanitizers SAN=1 all unit-tests
 unit_tests build unit
 unit_tests build-san unit-asan

@@ -108,7 +108,7 @@ start_load() { # DEVICE SIZE
 				--rw=randwrite --bsrange=4k-128k --iodepth=16 --numjobs=2 \
 				--size="$2" --offset_increment="$2" --time_based --runtime=4 \
 				--verify=crc32c --verify_backlog=128 --verify_fatal=1 \
-				--group_reporting --output="$work/load-$n.out"; then
+				--group_reporting --eta=never --output="$work/load-$n.out"; then
 				echo "run $n" >"$work/load.failed"
 				exit 1
 			fi
@@ -137,5 +137,45 @@ stop_load() {
 	wait "$load_pid"
 	local rc=$?
 	load_pid=
+	return $rc
+}
+
+# --- the pause probe: small I/Os, each timed (tests/tools/pause_probe.c) ---
+
+start_probe() { # DEVICE OFFSET LENGTH
+	: >"$work/probe.log"
+	"$bin/tools/pause_probe" "$1" "$2" "$3" "$work/probe.log" 2>"$work/probe.err" &
+	probe_pid=$!
+}
+
+# How many probe I/Os have completed; also the mark for probe_pause_since.
+probe_count() { wc -l <"$work/probe.log"; }
+probe_mark() { probe_count; }
+
+# The longest probe I/O since the mark, in ms: the pause an operation made.
+probe_pause_since() { # MARK
+	sleep 0.3 # let the first I/O after the pause land
+	tail -n "+$(($1 + 1))" "$work/probe.log" | awk '
+		{ d = ($2 - $1) / 1e6; if (d > max) max = d }
+		END { printf "%.1f\n", max }'
+}
+
+# min / median / max of the pauses in FILE (one figure per line, in ms).
+pause_report() { # WHAT FILE
+	[ -s "$2" ] || return 0
+	sort -n "$2" | awk -v what="$1" '
+		{ v[NR] = $1 }
+		END { printf "# pause per %s: min %.1f ms, median %.1f ms, max %.1f ms (%d)\n",
+			what, v[1], v[int((NR + 1) / 2)], v[NR], NR }'
+}
+
+# Stops the probe; fails if it saw an I/O error or wrong data.
+stop_probe() {
+	[ -n "$probe_pid" ] || return 0
+	kill -TERM "$probe_pid" 2>/dev/null
+	wait "$probe_pid"
+	local rc=$?
+	probe_pid=
+	sed 's/^/# /' "$work/probe.err"
 	return $rc
 }
