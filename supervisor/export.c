@@ -92,6 +92,8 @@ struct export {
 	/* The worker image respawns use; an upgrade replaces it on success. */
 	char binary[PATH_MAX];
 	bool upgrading;		/* from Upgrade sent until live again */
+	bool upgrade_in_place;	/* the worker execs; else it exits and we spawn */
+	bool upgrade_exiting;	/* (not in place) Quiesced came: its exit is expected */
 	char upgrade_to[PATH_MAX];
 	char upgrade_failure[256]; /* why the new image did not take, if it did not */
 
@@ -334,7 +336,10 @@ static void worker_message(struct worker_proc *w, const Glidefs__Worker__ToSuper
 		}
 		clear_timer(ex);
 		ex->retries = 0;
-		step_start_recovery(ex);
+		if (ex->upgrade_in_place)
+			step_start_recovery(ex);
+		else
+			ex->upgrade_exiting = true; /* recovery starts at its exit */
 		break;
 	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_READY:
 		if (ex->phase != PHASE_SPAWNING) {
@@ -365,6 +370,7 @@ static void step_spawn(struct export *ex)
 {
 	struct supervisor *s = ex->sup;
 	Glidefs__Worker__Start start = GLIDEFS__WORKER__START__INIT;
+	const char *binary;
 	int r;
 
 	start.name = ex->rec.name;
@@ -389,9 +395,11 @@ static void step_spawn(struct export *ex)
 		}
 		return set_timer(ex, WORKER_READY_TIMEOUT_MS, worker_ready_timeout);
 	}
-	r = worker_spawn(s->loop, ex->binary, &start, worker_message, ex, &ex->worker);
+	/* The new binary once; after it failed, the one that ran before. */
+	binary = ex->upgrading && !ex->upgrade_failure[0] ? ex->upgrade_to : ex->binary;
+	r = worker_spawn(s->loop, binary, &start, worker_message, ex, &ex->worker);
 	if (r < 0) {
-		set_error(ex, r, "cannot start worker %s", ex->binary);
+		set_error(ex, r, "cannot start worker %s", binary);
 		return fail(ex, r);
 	}
 	ex->worker_pid = worker_pid(ex->worker);
@@ -684,6 +692,14 @@ void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 	}
 	if (s->shutting_down)
 		return;
+	if (ex->upgrading && ex->upgrade_exiting) {
+		/* The old worker left as asked: bring the device up on the new binary. */
+		ex->upgrade_exiting = false;
+		ex->retries = 0;
+		log_info("export %s: worker %d %s after quiescing; starting %s", ex->rec.name,
+			 (int)pid, how, ex->upgrade_to);
+		return step_start_recovery(ex);
+	}
 	if (ex->upgrading) {
 		/* The new image died: the respawn below runs the old one. */
 		if (!ex->upgrade_failure[0])
@@ -1064,7 +1080,10 @@ int export_upgrade(struct export *ex, const char *binary, export_done_fn fn, voi
 	if (access(binary, X_OK) < 0)
 		return r = -errno, snprintf(why, why_len, "cannot run %s: %s", binary,
 					    strerror(-r)), r;
-	r = worker_send_upgrade(ex->worker, binary);
+	/* See proto/worker.proto: exec in place only where the kernel copes. */
+	ex->upgrade_in_place = ex->sup->features & UBLK_F_PER_IO_DAEMON;
+	ex->upgrade_exiting = false;
+	r = worker_send_upgrade(ex->worker, binary, ex->upgrade_in_place);
 	if (r < 0)
 		return snprintf(why, why_len, "cannot reach worker %d: %s", (int)ex->worker_pid,
 				strerror(-r)), r;

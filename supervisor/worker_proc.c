@@ -230,12 +230,13 @@ int worker_send_stop(struct worker_proc *w)
 	return send_msg(w, &msg);
 }
 
-int worker_send_upgrade(struct worker_proc *w, const char *binary)
+int worker_send_upgrade(struct worker_proc *w, const char *binary, bool in_place)
 {
 	Glidefs__Worker__ToWorker msg = GLIDEFS__WORKER__TO_WORKER__INIT;
 	Glidefs__Worker__Upgrade up = GLIDEFS__WORKER__UPGRADE__INIT;
 
 	up.binary = (char *)binary;
+	up.in_place = in_place;
 	msg.msg_case = GLIDEFS__WORKER__TO_WORKER__MSG_UPGRADE;
 	msg.upgrade = &up;
 	return send_msg(w, &msg);

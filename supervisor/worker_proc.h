@@ -10,6 +10,7 @@
 #ifndef GLIDEFS_WORKER_PROC_H
 #define GLIDEFS_WORKER_PROC_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "loop.h"
@@ -45,7 +46,7 @@ pid_t worker_pid(const struct worker_proc *w);
 int worker_send_stop(struct worker_proc *w);
 
 /* Ask the worker to quiesce and exec binary (see proto/worker.proto). */
-int worker_send_upgrade(struct worker_proc *w, const char *binary);
+int worker_send_upgrade(struct worker_proc *w, const char *binary, bool in_place);
 
 /* Start again over the existing channel: the image after an Upgrade. */
 int worker_send_start(struct worker_proc *w, const Glidefs__Worker__Start *start);

@@ -44,6 +44,7 @@ struct worker {
 	struct link link;
 	const char *binary;	      /* the image this process runs */
 	char upgrade_to[PATH_MAX];    /* set by Upgrade: exec this once quiesced */
+	bool upgrade_in_place;	      /* else exit once quiesced, for a fresh process */
 };
 
 /* The one worker of this process; send_failed() reaches it from anywhere. */
@@ -235,6 +236,7 @@ static bool handle_message(struct worker *w, const Glidefs__Worker__ToWorker *ms
 			return false;
 		}
 		snprintf(w->upgrade_to, sizeof(w->upgrade_to), "%s", msg->upgrade->binary);
+		w->upgrade_in_place = msg->upgrade->in_place;
 		log_info("export %s: upgrading to %s; finishing requests in flight", w->ex.name,
 			 w->upgrade_to);
 		return true;
@@ -427,6 +429,8 @@ static void upgrade_exec(struct worker *w, const char *name)
 	msg.msg_case = GLIDEFS__WORKER__TO_SUPERVISOR__MSG_QUIESCED;
 	msg.quiesced = &quiesced;
 	r = send_to_supervisor(&msg);
+	if (r >= 0 && !w->upgrade_in_place)
+		return; /* the supervisor starts the new binary once we are gone */
 	if (r >= 0)
 		r = link_prepare_exec(&w->link);
 	if (r < 0) {
@@ -501,7 +505,7 @@ int main(int argc, char **argv)
 			close(w->link.listen_fd);
 		w->link.listen_fd = -1;
 		upgrade_exec(w, st->name);
-		r = -EIO;
+		r = w->upgrade_in_place ? -EIO : 0;
 	} else if (w->link.listen_fd >= 0) {
 		unlink(w->link.path);
 	}
