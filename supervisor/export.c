@@ -484,6 +484,12 @@ static void recovery_retry(struct loop_source *src, uint32_t events, void *userd
 	step_start_recovery(ex);
 }
 
+/* Whether START_USER_RECOVERY may be repeated before END_USER_RECOVERY. */
+static bool recovery_restartable(const struct export *ex)
+{
+	return ex->sup->features & UBLK_F_PER_IO_DAEMON;
+}
+
 static void recovery_started(int res, const void *out, void *userdata)
 {
 	struct export *ex = userdata;
@@ -493,6 +499,16 @@ static void recovery_started(int res, const void *out, void *userdata)
 	if (res == -EBUSY && ex->stop == STOP_NONE && ex->retries++ < RECOVERY_RETRIES) {
 		ex->pending_ctrl--;
 		return set_timer(ex, RECOVERY_RETRY_MS, recovery_retry);
+	}
+	/*
+	 * Older kernels answer EINVAL when no queue is armed since the last
+	 * START_USER_RECOVERY: recovery is already under way (a supervisor
+	 * before us started it), and a worker can join it as it is.
+	 */
+	if (res == -EINVAL && !recovery_restartable(ex)) {
+		log_info("export %s: recovery of %s already started; starting a worker",
+			 ex->rec.name, ex->device);
+		res = 0;
 	}
 	if (!proceed(ex, res, "START_USER_RECOVERY"))
 		return;
@@ -504,6 +520,15 @@ static void recovery_started(int res, const void *out, void *userdata)
 static void step_start_recovery(struct export *ex)
 {
 	ex->phase = PHASE_RECOVERING;
+	/*
+	 * A worker that died during recovery leaves the kernel mid-recovery.
+	 * Kernels before the per-I/O task model cannot start it over: 6.12
+	 * refuses when no queue was armed, and its code would reset a partly
+	 * armed device through the missing server task of an unarmed queue.
+	 * The next worker joins the recovery under way instead.
+	 */
+	if (ex->recovering && !recovery_restartable(ex))
+		return step_spawn(ex);
 	if (submit(ex, UBLK_U_CMD_START_USER_RECOVERY, 0, NULL, 0, recovery_started) < 0)
 		fail(ex, -EIO);
 }
@@ -1038,7 +1063,9 @@ int export_refresh(struct export *ex, export_done_fn fn, void *userdata)
 {
 	int r;
 
-	if (ex->done_fn || ex->rec.dev_id < 0 || ex->phase != PHASE_LIVE) {
+	/* Live or given up: what the kernel says is what the operator needs. */
+	if (ex->done_fn || ex->pending_ctrl || ex->rec.dev_id < 0 ||
+	    (ex->phase != PHASE_LIVE && ex->phase != PHASE_FAILED)) {
 		fn(ex, 0, NULL, userdata);
 		return 0;
 	}

@@ -1,6 +1,8 @@
 #!/bin/bash
 # `make test`: build, run the host unit tests (plain and under ASan+UBSan),
-# then the data-path suite on real ublk kernels in QEMU, one VM per row:
+# then the suites on real ublk kernels in QEMU, one VM per row: the data
+# path on every row below, worker crashes and the lifecycle (upgrades,
+# supervisor restarts, handoff) on the first two:
 #
 #   sid    -> zero-copy (AUTO_BUF_REG)
 #   trixie -> user-copy
@@ -54,12 +56,12 @@ unit_tests() { # DIR LABEL
 	done
 }
 
-vm_row() { # LABEL SUITE EXPECT FORCE
+vm_row() { # LABEL KERNEL EXPECT FORCE SCRIPT
 	local label=$1 suite=$2 log="/tmp/glidefs-vm-$1-$$.log" rc
-	echo "=== VM row $label: $suite kernel, expecting $3 ==="
+	echo "=== VM row $label: $5 on the $suite kernel, expecting $3 ==="
 	GLIDEFS_EXPECT_TRANSPORT=$3 GLIDEFS_TEST_TRANSPORT=$4 \
 		ci/vm/run.sh "$suite" --timeout "${GLIDEFS_VM_TIMEOUT:-1500}" -- \
-		tests/vm/datapath.sh 2>&1 | tee "$log"
+		"$5" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	while IFS= read -r line; do
 		case $line in
@@ -84,9 +86,14 @@ if [ -n "${GLIDEFS_SKIP_VM:-}" ]; then
 	echo "GLIDEFS_SKIP_VM is set: VM rows not run (counted as failed)"
 	count fail "VM rows skipped"
 else
-	vm_row sid-zero-copy sid zero-copy ""
-	vm_row trixie-user-copy trixie user-copy ""
-	vm_row sid-copy sid copy copy
+	vm_row sid-zero-copy sid zero-copy "" tests/vm/datapath.sh
+	vm_row trixie-user-copy trixie user-copy "" tests/vm/datapath.sh
+	vm_row sid-copy sid copy copy tests/vm/datapath.sh
+	# "It never goes down": worker kills, upgrades, supervisor restarts.
+	vm_row sid-zero-copy-crash sid zero-copy "" tests/vm/crash.sh
+	vm_row trixie-user-copy-crash trixie user-copy "" tests/vm/crash.sh
+	vm_row sid-zero-copy-lifecycle sid zero-copy "" tests/vm/lifecycle.sh
+	vm_row trixie-user-copy-lifecycle trixie user-copy "" tests/vm/lifecycle.sh
 fi
 
 echo "make test took $(($(date +%s) - start)) s"

@@ -221,8 +221,11 @@ static int cmd_done(struct queue *q, unsigned tag, int res)
 	io->armed = false;
 	q->armed--;
 	if (res == UBLK_IO_RES_OK) {
-		if (q->stopping)
-			return 0; /* not served: the kernel re-issues it to our successor */
+		if (q->stopping) {
+			/* Not served: the kernel re-issues it to our successor. */
+			q->left++;
+			return 0;
+		}
 		start_request(q, tag);
 		return 0;
 	}
@@ -360,8 +363,18 @@ static void *queue_main(void *arg)
 		}
 		io_uring_cq_advance(&q->ring, seen);
 	}
-	/* Closing the ring withdraws the remaining FETCHes from the driver. */
-	io_uring_queue_exit(&q->ring);
+	/*
+	 * The ring stays open: queue_fini() closes it once this thread is
+	 * gone. The driver sees the server leave by the thread's exit, as after
+	 * a crash. Closing the ring while the thread lives races, on kernels
+	 * before 6.15, with the task work that hands a new request to a
+	 * FETCH being cancelled: that request stays in flight forever, and
+	 * the device never reaches QUIESCED.
+	 */
+	q->ring_open = true;
+	if (q->left)
+		log_info("queue %u: %u requests that came while stopping are left to the "
+			 "next worker", q->id, q->left);
 out:
 	q->exit_result = r;
 	__atomic_store_n(&q->exited, true, __ATOMIC_RELEASE);
@@ -407,6 +420,9 @@ void queue_fini(struct queue *q)
 		munmap((void *)q->descs, q->descs_len);
 	if (q->stop_fd >= 0)
 		close(q->stop_fd);
+	if (q->ring_open)
+		io_uring_queue_exit(&q->ring);
+	q->ring_open = false;
 	q->ios = NULL;
 	q->seg_pool = NULL;
 	q->descs = NULL;

@@ -62,9 +62,11 @@ struct queue {
 	int exit_result;	/* 0, or why the queue gave up serving */
 	bool armed_once;
 	bool exited;
+	bool ring_open;	/* for queue_fini(), after the thread is joined */
 
 	unsigned armed;	/* tags with a command at the kernel */
 	unsigned busy;	/* tags being served */
+	unsigned left;	/* requests taken while stopping, left to the successor */
 	bool stopping;
 };
 
