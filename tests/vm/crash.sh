@@ -43,17 +43,7 @@ wait_state() { # STATE [not-this-pid]
 printf 'respawn_limit = 1000\nrespawn_backoff_ms = 0\n' >"$work/crash.conf"
 start_supervisor --config "$work/crash.conf" ||
 	{ fail supervisor-start "glidefsd did not come up"; dump_log; exit 1; }
-if dev=$(ctl create t0 --size 256M 2>"$work/create.err") && [ -b "$dev" ]; then
-	pass "create ($dev)"
-else
-	fail create "$(cat "$work/create.err")"
-	dump_log
-	exit 1
-fi
-check_transport t0 "$expect"
-
-start_load "$dev" 96M
-start_probe "$dev" $((200 << 20)) $((16 << 20))
+export_under_load
 sleep 2
 
 ok=1

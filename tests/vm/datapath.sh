@@ -48,15 +48,9 @@ if ! start_supervisor; then
 fi
 pass supervisor-start
 
-create_args=(create t0 --size "${size_mib}M" --queues 2 --depth 128)
+create_args=(t0 --size "${size_mib}M" --queues 2 --depth 128)
 [ -n "$force" ] && create_args+=(--transport "$force")
-if dev=$(ctl "${create_args[@]}" 2>"$work/create.err") && [ -b "$dev" ]; then
-	pass "create ($dev)"
-else
-	fail create "$(cat "$work/create.err")"
-	dump_log
-	exit 1
-fi
+create_or_exit "${create_args[@]}"
 
 # --- the transport really in use ----------------------------------------
 

@@ -71,6 +71,29 @@ dump_log() {
 	tail -n 40 "$log" | sed 's/^/# /'
 }
 
+# Creates the export the suite runs on and sets $dev; a suite cannot go on
+# without it, so a failure ends the script.
+create_or_exit() { # NAME glidectl-create-args...
+	if dev=$(ctl create "$@" 2>"$work/create.err") && [ -b "$dev" ]; then
+		pass "create ($dev)"
+	else
+		fail create "$(cat "$work/create.err")"
+		dump_log
+		exit 1
+	fi
+}
+
+# The crash and lifecycle suites' device: export t0, checked to run the
+# transport $expect, with the load (fio verifying its own writes in the
+# first 192 MiB, run after run until told to stop) and the probe (timing
+# small I/Os in 16 MiB at 200 MiB) running on it.
+export_under_load() {
+	create_or_exit t0 --size 256M
+	check_transport t0 "$expect"
+	start_load "$dev" 96M
+	start_probe "$dev" $((200 << 20)) $((16 << 20))
+}
+
 # The transport really in use, from the device flags the kernel reports
 # (GET_DEV_INFO2), not from what glidefs believes.
 check_transport() { # NAME EXPECT

@@ -28,19 +28,7 @@ reexecs=${GLIDEFS_REEXECS:-5}
 
 lib_setup lifecycle
 start_supervisor || { fail supervisor-start "glidefsd did not come up"; dump_log; exit 1; }
-if dev=$(ctl create t0 --size 256M 2>"$work/create.err") && [ -b "$dev" ]; then
-	pass "create ($dev)"
-else
-	fail create "$(cat "$work/create.err")"
-	dump_log
-	exit 1
-fi
-check_transport t0 "$expect"
-
-# The load: fio verifying its own writes in the first 192 MiB, run after
-# run until told to stop; the probe times small I/Os at the end.
-start_load "$dev" 96M
-start_probe "$dev" $((200 << 20)) $((16 << 20))
+export_under_load
 
 worker_pid() { ctl status t0 --json | json_field worker_pid; }
 wait_live() { # [not-this-pid]
