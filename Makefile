@@ -34,7 +34,7 @@ COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PROTO_C:.c=.o)
 
 PROGRAMS := $(BUILD)/glidefsd $(BUILD)/glidefs-worker $(BUILD)/glidectl
 
-.PHONY: all deps test unit-tests test-tools demo clean
+.PHONY: all deps test unit-tests test-tools fuzz fuzz-seeds demo clean
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)
@@ -80,6 +80,30 @@ $(BUILD)/tools/%: tests/tools/%.c
 
 test-tools: $(TOOL_BIN)
 
+# Fuzz targets (libFuzzer, so clang), one per tests/fuzz/fuzz_*.c, built
+# with the common code under ASan and UBSan into build-fuzz/. Each has a
+# committed seed corpus in tests/fuzz/corpus/NAME/ (fuzz_frame's is
+# written by tests/fuzz/frame_seeds.c: `make fuzz-seeds`).
+FUZZ_CC ?= clang
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+FUZZ_CFLAGS := $(filter-out -O2 -MMD -MP,$(CFLAGS)) -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC) $(PROTO_C) $(PROTO_H)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wno-missing-prototypes -o $@ $< $(COMMON_SRC) $(PROTO_C) $(LDLIBS)
+
+fuzz: $(FUZZ_BIN)
+
+fuzz-seeds: $(BUILD)/tools/frame_seeds
+	@mkdir -p tests/fuzz/corpus/frame
+	$(BUILD)/tools/frame_seeds tests/fuzz/corpus/frame
+
+$(BUILD)/tools/frame_seeds: tests/fuzz/frame_seeds.c $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(COMMON_OBJ) $(LDLIBS)
+
 deps:
 	@ci/deps.sh
 
@@ -91,6 +115,6 @@ demo: deps
 	@ci/demo.sh
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -19,6 +19,7 @@ struct loop_source {
 	bool dead;
 	loop_fn fn;
 	void *userdata;
+	struct loop_source *prev, *next; /* among the live sources */
 	struct loop_source *next_dead;
 };
 
@@ -26,6 +27,8 @@ struct loop {
 	int epfd;
 	bool quit;
 	int code;
+	/* Live sources: loop_free releases those nobody removed. */
+	struct loop_source *sources;
 	/* Sources removed during dispatch are freed after the batch. */
 	struct loop_source *dead;
 };
@@ -69,6 +72,8 @@ void loop_free(struct loop *l)
 {
 	if (!l)
 		return;
+	while (l->sources)
+		loop_remove(l->sources);
 	reap(l);
 	close(l->epfd);
 	free(l);
@@ -90,6 +95,10 @@ int loop_add(struct loop *l, int fd, uint32_t events, loop_fn fn, void *userdata
 		free(s);
 		return r;
 	}
+	s->next = l->sources;
+	if (l->sources)
+		l->sources->prev = s;
+	l->sources = s;
 	if (out)
 		*out = s;
 	return 0;
@@ -109,6 +118,12 @@ void loop_remove(struct loop_source *src)
 	epoll_ctl(src->loop->epfd, EPOLL_CTL_DEL, src->fd, NULL);
 	if (src->owns_fd)
 		close(src->fd);
+	if (src->prev)
+		src->prev->next = src->next;
+	else
+		src->loop->sources = src->next;
+	if (src->next)
+		src->next->prev = src->prev;
 	src->dead = true;
 	src->next_dead = src->loop->dead;
 	src->loop->dead = src;

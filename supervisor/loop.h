@@ -15,6 +15,7 @@ struct loop_source;
 typedef void (*loop_fn)(struct loop_source *src, uint32_t events, void *userdata);
 
 int loop_new(struct loop **out);
+/* Also releases every source still registered (a timer closes its timerfd). */
 void loop_free(struct loop *l);
 
 /* Watch fd for events (EPOLLIN...). The fd stays the caller's. */

@@ -15,12 +15,12 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "export.h"
 #include "log.h"
+#include "notify.h"
 #include "record.h"
 #include "reexec.h"
 #include "server.h"
@@ -226,7 +226,7 @@ static void begin_shutdown(struct supervisor *s)
 	if (s->shutting_down)
 		return;
 	s->shutting_down = true;
-	sd_notify(0, "STOPPING=1\nSTATUS=stopping exports");
+	notify_stopping();
 	log_info("shutting down");
 	server_stop();
 	loop_add_timer(s->loop, s->shutdown_timeout_ms, shutdown_timeout, s, NULL);
@@ -309,6 +309,37 @@ static int restore_exports(struct supervisor *s)
 	return 0;
 }
 
+/* Start up and serve; main releases what this leaves, whichever way it ends. */
+static int run(struct supervisor *s)
+{
+	int r = setup_signals(s);
+
+	if (r < 0)
+		return log_error_errno(r, "signals");
+	r = notify_watchdog_start(s->loop);
+	if (r < 0)
+		return r;
+	r = make_dirs(s);
+	if (r < 0)
+		return r;
+	r = ctrl_ring_open(s->loop, &s->ctrl);
+	if (r < 0)
+		return r;
+	r = ctrl_get_features(s->ctrl, &s->features);
+	if (r < 0)
+		return log_error_errno(r, "GET_FEATURES (ublk kernel too old?)");
+	log_info("ublk features 0x%llx; default transport %s", (unsigned long long)s->features,
+		 transport_name(s->default_transport));
+	r = server_start(s);
+	if (r < 0)
+		return r;
+	r = restore_exports(s);
+	if (r < 0)
+		return r;
+	notify_ready(s);
+	return loop_run(s->loop);
+}
+
 int main(int argc, char **argv)
 {
 	struct supervisor s = {
@@ -337,28 +368,7 @@ int main(int argc, char **argv)
 	r = loop_new(&s.loop);
 	if (r < 0)
 		return log_error_errno(r, "event loop"), 1;
-	r = setup_signals(&s);
-	if (r < 0)
-		return log_error_errno(r, "signals"), 1;
-	r = make_dirs(&s);
-	if (r < 0)
-		return 1;
-	r = ctrl_ring_open(s.loop, &s.ctrl);
-	if (r < 0)
-		return 1;
-	r = ctrl_get_features(s.ctrl, &s.features);
-	if (r < 0)
-		return log_error_errno(r, "GET_FEATURES (ublk kernel too old?)"), 1;
-	log_info("ublk features 0x%llx; default transport %s", (unsigned long long)s.features,
-		 transport_name(s.default_transport));
-	r = server_start(&s);
-	if (r < 0)
-		return 1;
-	r = restore_exports(&s);
-	if (r < 0)
-		return 1;
-	sd_notify(0, "READY=1\nSTATUS=serving");
-	r = loop_run(s.loop);
+	r = run(&s);
 	ctrl_ring_free(s.ctrl);
 	loop_free(s.loop);
 	return r < 0 ? 1 : r;

@@ -11,6 +11,7 @@
 
 #include "export.h"
 #include "log.h"
+#include "notify.h"
 #include "server.h"
 
 #define SETTLE_POLL_MS 100
@@ -43,7 +44,7 @@ static void reexec_now(struct supervisor *s)
 	char pid[32];
 
 	log_info("re-executing %s", rx.self);
-	sd_notify(0, "RELOADING=1\nSTATUS=re-executing");
+	notify_reloading();
 	if (fd < 0 || (fd != SD_LISTEN_FDS_START && dup2(fd, SD_LISTEN_FDS_START) < 0) ||
 	    fcntl(SD_LISTEN_FDS_START, F_SETFD, 0) < 0) {
 		log_error_errno(fd < 0 ? -EBADF : -errno, "hand the control socket to the new image");
@@ -64,8 +65,7 @@ static void reexec_now(struct supervisor *s)
 	if (fd != SD_LISTEN_FDS_START)
 		close(SD_LISTEN_FDS_START);
 fail:
-	sd_notify(0, "READY=1\nSTATUS=serving (re-exec failed)");
-	(void)s;
+	notify_ready(s);
 }
 
 static void settle_check(struct loop_source *src, uint32_t events, void *userdata)

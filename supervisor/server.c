@@ -19,6 +19,7 @@
 #include "export.h"
 #include "frame.h"
 #include "log.h"
+#include "notify.h"
 #include "reexec.h"
 #include "util.h"
 
@@ -79,6 +80,8 @@ static void reply(struct conn *c, Glidefs__Control__Response *resp)
 	int r;
 
 	c->busy = false;
+	/* Every change of the export list ends in a reply, so the status follows here. */
+	notify_exports(c->sup);
 	resp->supervisor_pid = getpid();
 	resp->supervisor_start_ns = srv.start_ns;
 	r = frame_encode(&resp->base, &buf, &len);
@@ -460,13 +463,18 @@ int server_start(struct supervisor *s)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	srv.start_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	srv.sup = s;
+	if (n < 0)
+		return log_error_errno(n, "LISTEN_FDS/LISTEN_PID from systemd");
 	if (n > 1)
 		return log_error_errno(-EINVAL, "systemd passed %d sockets; expected one", n);
 	if (n == 1) {
 		srv.listen_fd = SD_LISTEN_FDS_START;
-		if (sd_is_socket_unix(srv.listen_fd, SOCK_STREAM, 1, NULL, 0) <= 0)
-			return log_error_errno(-EINVAL, "the socket systemd passed is not a "
-					       "listening unix stream socket");
+		r = sd_is_socket_unix(srv.listen_fd, SOCK_STREAM, 1, NULL, 0);
+		if (r <= 0) {
+			log_error("fd %d, passed in LISTEN_FDS, is not a listening unix stream "
+				  "socket (the .socket unit wants ListenStream=/path)", srv.listen_fd);
+			return r < 0 ? r : -ENOTSOCK;
+		}
 		r = fd_set_nonblock_cloexec(srv.listen_fd);
 		if (r < 0)
 			return log_error_errno(r, "socket from systemd");

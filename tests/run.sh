@@ -56,6 +56,27 @@ unit_tests() { # DIR LABEL
 	done
 }
 
+# Each fuzz target for a bounded time over its committed corpus (new
+# inputs go to a scratch directory, not into the tree). A crash leaves
+# its input next to the log, to be added to the corpus once fixed.
+fuzz_targets() { # SECONDS
+	local t name scratch
+	for t in build-fuzz/fuzz_*; do
+		[ -x "$t" ] || continue
+		name=${t#build-fuzz/fuzz_}
+		scratch=$(mktemp -d)
+		if "$t" -max_total_time="$1" -print_final_stats=1 -artifact_prefix="/tmp/glidefs-fuzz-$name-" \
+			"$scratch" "tests/fuzz/corpus/$name" >"/tmp/glidefs-fuzz-$name.log" 2>&1; then
+			count ok "fuzz $name: $(sed -n 's/^stat::number_of_executed_units: *//p' \
+				"/tmp/glidefs-fuzz-$name.log") inputs in $1 s, no crash"
+		else
+			tail -n 30 "/tmp/glidefs-fuzz-$name.log"
+			count fail "fuzz $name (log /tmp/glidefs-fuzz-$name.log)"
+		fi
+		rm -rf "$scratch"
+	done
+}
+
 vm_row() { # LABEL KERNEL EXPECT FORCE SCRIPT
 	local label=$1 suite=$2 log="/tmp/glidefs-vm-$1-$$.log" rc
 	echo "=== VM row $label: $5 on the $suite kernel, expecting $3 ==="
@@ -81,6 +102,7 @@ build plain all unit-tests test-tools || { echo "$passed passed, $failed failed"
 build sanitizers SAN=1 all unit-tests
 unit_tests build unit
 unit_tests build-san unit-asan
+build fuzz-targets fuzz && fuzz_targets "${GLIDEFS_FUZZ_SECONDS:-45}"
 
 if [ -n "${GLIDEFS_SKIP_VM:-}" ]; then
 	echo "GLIDEFS_SKIP_VM is set: VM rows not run (counted as failed)"
@@ -94,6 +116,8 @@ else
 	vm_row trixie-user-copy-crash trixie user-copy "" tests/vm/crash.sh
 	vm_row sid-zero-copy-lifecycle sid zero-copy "" tests/vm/lifecycle.sh
 	vm_row trixie-user-copy-lifecycle trixie user-copy "" tests/vm/lifecycle.sh
+	# systemd's protocols, with systemd's own tools (glidefsd needs ublk).
+	vm_row sid-systemd sid zero-copy "" tests/vm/systemd.sh
 fi
 
 echo "make test took $(($(date +%s) - start)) s"

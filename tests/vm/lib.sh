@@ -167,6 +167,12 @@ stop_load() {
 
 start_probe() { # DEVICE OFFSET LENGTH
 	: >"$work/probe.log"
+	# Without it every pause figure and orphan check would be vacuous.
+	[ -x "$bin/tools/pause_probe" ] || {
+		fail "pause probe" "$bin/tools/pause_probe missing (make test-tools)"
+		lib_finish
+		exit 1
+	}
 	"$bin/tools/pause_probe" "$1" "$2" "$3" "$work/probe.log" 2>"$work/probe.err" &
 	probe_pid=$!
 }

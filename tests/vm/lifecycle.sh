@@ -124,6 +124,15 @@ else
 	fail "upgrade to a missing binary is refused up front" "exit $rc: $out"
 fi
 
+out=$(ctl upgrade --all 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && grep -q "t0" <<<"$out" && wait_live && load_ok; then
+	pass "upgrade --all (${out//$'\n'/ })"
+else
+	fail "upgrade --all" "exit $rc: $out"
+	dump_log
+fi
+
 # --- supervisor re-exec ------------------------------------------------------
 
 ok=1
