@@ -24,7 +24,7 @@ PROTOS := control worker
 PROTO_C := $(PROTOS:%=$(BUILD)/proto/%.pb-c.c)
 PROTO_H := $(PROTOS:%=$(BUILD)/proto/%.pb-c.h)
 
-COMMON_SRC := $(wildcard common/*.c)
+COMMON_SRC := $(wildcard common/*.c common/*/*.c)
 SUPERVISOR_SRC := $(wildcard supervisor/*.c)
 WORKER_SRC := $(wildcard worker/*.c)
 GLIDECTL_SRC := $(wildcard glidectl/*.c)
@@ -82,8 +82,8 @@ test-tools: $(TOOL_BIN)
 
 # Fuzz targets (libFuzzer, so clang), one per tests/fuzz/fuzz_*.c, built
 # with the common code under ASan and UBSan into build-fuzz/. Each has a
-# committed seed corpus in tests/fuzz/corpus/NAME/ (fuzz_frame's is
-# written by tests/fuzz/frame_seeds.c: `make fuzz-seeds`).
+# committed seed corpus in tests/fuzz/corpus/NAME/, written by
+# tests/fuzz/seeds.c (`make fuzz-seeds`).
 FUZZ_CC ?= clang
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
@@ -96,11 +96,11 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC) $(PROTO_C) $(PROTO_H)
 
 fuzz: $(FUZZ_BIN)
 
-fuzz-seeds: $(BUILD)/tools/frame_seeds
-	@mkdir -p tests/fuzz/corpus/frame
-	$(BUILD)/tools/frame_seeds tests/fuzz/corpus/frame
+fuzz-seeds: $(BUILD)/tools/seeds
+	@mkdir -p tests/fuzz/corpus
+	$(BUILD)/tools/seeds tests/fuzz/corpus
 
-$(BUILD)/tools/frame_seeds: tests/fuzz/frame_seeds.c $(COMMON_OBJ)
+$(BUILD)/tools/seeds: tests/fuzz/seeds.c $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(COMMON_OBJ) $(LDLIBS)
 

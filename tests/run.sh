@@ -102,7 +102,7 @@ build plain all unit-tests test-tools || { echo "$passed passed, $failed failed"
 build sanitizers SAN=1 all unit-tests
 unit_tests build unit
 unit_tests build-san unit-asan
-build fuzz-targets fuzz && fuzz_targets "${GLIDEFS_FUZZ_SECONDS:-45}"
+build fuzz-targets fuzz && fuzz_targets "${GLIDEFS_FUZZ_SECONDS:-30}"
 
 if [ -n "${GLIDEFS_SKIP_VM:-}" ]; then
 	echo "GLIDEFS_SKIP_VM is set: VM rows not run (counted as failed)"
