@@ -26,7 +26,7 @@ PROTO_H := $(PROTOS:%=$(BUILD)/proto/%.pb-c.h)
 
 COMMON_SRC := $(wildcard common/*.c common/*/*.c)
 SUPERVISOR_SRC := $(wildcard supervisor/*.c)
-WORKER_SRC := $(wildcard worker/*.c)
+WORKER_SRC := $(wildcard worker/*.c worker/*/*.c)
 GLIDECTL_SRC := $(wildcard glidectl/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -64,9 +64,12 @@ $(BUILD)/glidectl: $(call obj,$(GLIDECTL_SRC)) $(COMMON_OBJ)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-$(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ) | $(PROTO_H)
+# They link the common code and the worker's modules (all but its main).
+UNIT_LIB_OBJ := $(COMMON_OBJ) $(filter-out %/worker/main.o,$(call obj,$(WORKER_SRC)))
+
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_LIB_OBJ) | $(PROTO_H)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(COMMON_OBJ) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Iworker $(LDFLAGS) -o $@ $< $(UNIT_LIB_OBJ) $(LDLIBS) -lcmocka
 
 unit-tests: $(UNIT_BIN)
 

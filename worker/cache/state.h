@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The cache's state table: for every chunk of the export, which pages
+ * the cache file holds (present), which of those the store does not have
+ * yet (dirty), a write generation, and who is using the chunk.
+ *
+ * It lives in a file mapped shared (under the runtime directory, tmpfs
+ * in production) so that it outlives the worker: a worker respawned
+ * after a crash maps the same table and knows every write its
+ * predecessor acknowledged. A table written in another boot is stale
+ * (the page cache it described is gone) and is started afresh; the
+ * durable copy brought up to date at FLUSH is then the caller's source.
+ *
+ * Threads: queue threads, the flusher, the fetchers and the evictor all
+ * touch it, with atomics only; no lock, so a queue thread never blocks
+ * on it. The rules that make that safe:
+ *
+ *  - Every I/O to a chunk, and the flusher's read of it, is bracketed by
+ *    state_io_begin/state_io_end. A fill (pages fetched from the store)
+ *    and an eviction (holes punched) need the chunk to themselves: they
+ *    announce it (state_excl_want), new I/O is then turned away (the
+ *    queue parks it and retries on a kick), and they proceed once the
+ *    I/O in flight has drained. So a fill never overwrites a newer write
+ *    (the seed's round-75 loss) and an eviction never pulls pages from
+ *    under a read.
+ *  - A write or discard is recorded after its data is in the cache file
+ *    and before it is acknowledged (state_write_done): generation first,
+ *    then the present and dirty bits.
+ *  - The flusher takes a chunk's generation before it reads the data and
+ *    marks the chunk clean with that generation after the store has it
+ *    (state_mark_clean); a write in between leaves the chunk dirty.
+ */
+#ifndef GLIDEFS_CACHE_STATE_H
+#define GLIDEFS_CACHE_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define STATE_PAGE 4096U
+
+struct state;
+
+/*
+ * Map the table at path for an export of size bytes in chunks of
+ * chunk_size, creating or re-initialising it when it is missing, of
+ * another geometry or from another boot. *reused says whether it kept
+ * what a previous worker of this boot recorded. A chunk left with I/O
+ * or an exclusive hold by a dead worker is released.
+ */
+int state_open(const char *path, uint64_t size, uint32_t chunk_size, struct state **out,
+	       bool *reused);
+void state_close(struct state *s);
+
+uint64_t state_chunks(const struct state *s);
+uint32_t state_chunk_pages(const struct state *s, uint64_t chunk);
+
+/*
+ * Admit one I/O to chunk: true, or false when a fill or eviction has the
+ * chunk or wants it (park the request; retry after a kick).
+ */
+bool state_io_begin(struct state *s, uint64_t chunk);
+/* true when this was the last I/O and someone waits for the chunk: kick it. */
+bool state_io_end(struct state *s, uint64_t chunk);
+
+/* Are pages [first, first + n) of chunk all present? */
+bool state_present(const struct state *s, uint64_t chunk, uint32_t first, uint32_t n);
+
+/* A write or discard of pages [first, first + n) is in the cache file. */
+void state_write_done(struct state *s, uint64_t chunk, uint32_t first, uint32_t n);
+
+bool state_dirty(const struct state *s, uint64_t chunk);
+uint64_t state_gen(const struct state *s, uint64_t chunk);
+
+/*
+ * The store now holds chunk as of generation gen. Clears its dirty bits
+ * unless a write came since; true if the chunk is clean now.
+ */
+bool state_mark_clean(struct state *s, uint64_t chunk, uint64_t gen);
+
+/*
+ * Exclusive use of a chunk, for a fill or an eviction. state_excl_want
+ * announces it (idempotent) and returns true if the chunk is taken
+ * already (no I/O in flight); otherwise the last state_io_end says so
+ * (returns true) and state_excl_take then succeeds. Only one party
+ * (the cache's own fill/evict logic, which serialises per chunk) may
+ * want a given chunk at a time.
+ */
+bool state_excl_want(struct state *s, uint64_t chunk);
+bool state_excl_take(struct state *s, uint64_t chunk);
+void state_excl_release(struct state *s, uint64_t chunk);
+
+/* Under exclusive use: pages filled in from the store, or all evicted. */
+void state_fill_done(struct state *s, uint64_t chunk, uint32_t first, uint32_t n);
+void state_evicted(struct state *s, uint64_t chunk);
+
+/* Which pages are missing: bit i of words set when page i is not present. */
+void state_missing(const struct state *s, uint64_t chunk, uint64_t *words, unsigned nwords);
+
+/* Coarse last use, for least-recently-used eviction. */
+uint64_t state_last_use(const struct state *s, uint64_t chunk);
+
+/* Totals by a scan, for status and triggers. */
+struct state_totals {
+	uint64_t present_pages;
+	uint64_t dirty_pages;
+	uint64_t dirty_chunks;
+};
+void state_totals(const struct state *s, struct state_totals *t);
+
+#endif
