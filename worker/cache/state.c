@@ -325,6 +325,37 @@ void state_missing(const struct state *s, uint64_t chunk, uint64_t *words, unsig
 	}
 }
 
+uint32_t state_words(const struct state *s)
+{
+	return s->words;
+}
+
+void state_snapshot(const struct state *s, uint64_t chunk, uint64_t *present, uint64_t *dirty)
+{
+	_Atomic uint64_t *p = present_bits(s, chunk), *d = dirty_bits(s, chunk);
+
+	for (uint32_t i = 0; i < s->words; i++) {
+		present[i] = atomic_load(&p[i]);
+		dirty[i] = atomic_load(&d[i]);
+	}
+}
+
+void state_restore(struct state *s, uint64_t chunk, const uint64_t *present,
+		   const uint64_t *dirty)
+{
+	struct chunk *ck = chunk_at(s, chunk);
+	_Atomic uint64_t *p = present_bits(s, chunk), *d = dirty_bits(s, chunk);
+	bool any_dirty = false;
+
+	for (uint32_t i = 0; i < s->words; i++) {
+		atomic_store(&p[i], present[i]);
+		atomic_store(&d[i], dirty[i]);
+		any_dirty |= dirty[i] != 0;
+	}
+	atomic_store(&ck->clean_gen, 0);
+	atomic_store(&ck->gen, any_dirty ? 1 : 0);
+}
+
 uint64_t state_last_use(const struct state *s, uint64_t chunk)
 {
 	return atomic_load_explicit(&chunk_at(s, chunk)->last_use, memory_order_relaxed);

@@ -96,6 +96,16 @@ void state_evicted(struct state *s, uint64_t chunk);
 /* Which pages are missing: bit i of words set when page i is not present. */
 void state_missing(const struct state *s, uint64_t chunk, uint64_t *words, unsigned nwords);
 
+/*
+ * The durable copy's view (journal.c): a chunk's bitmaps, words each
+ * (state_words), and their restoration into a fresh table after a
+ * reboot. A restored chunk with dirty pages is dirty.
+ */
+uint32_t state_words(const struct state *s);
+void state_snapshot(const struct state *s, uint64_t chunk, uint64_t *present, uint64_t *dirty);
+void state_restore(struct state *s, uint64_t chunk, const uint64_t *present,
+		   const uint64_t *dirty);
+
 /* Coarse last use, for least-recently-used eviction. */
 uint64_t state_last_use(const struct state *s, uint64_t chunk);
 
