@@ -34,7 +34,7 @@ COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PROTO_C:.c=.o)
 
 PROGRAMS := $(BUILD)/glidefsd $(BUILD)/glidefs-worker $(BUILD)/glidectl
 
-.PHONY: all deps test unit-tests test-tools fuzz fuzz-seeds demo clean
+.PHONY: all deps test unit-tests store-test test-tools fuzz fuzz-seeds demo clean
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)
@@ -72,6 +72,16 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_LIB_OBJ) | $(PROTO_H)
 	$(CC) $(CFLAGS) -Iworker $(LDFLAGS) -o $@ $< $(UNIT_LIB_OBJ) $(LDLIBS) -lcmocka
 
 unit-tests: $(UNIT_BIN)
+
+# The store's contract tests: one binary run by tests/store/run.sh against
+# each backend (a file:// directory, then S3 on a local Swift).
+STORE_TEST_BIN := $(BUILD)/tests/store/test_store
+
+$(STORE_TEST_BIN): tests/store/test_store.c $(COMMON_OBJ) | $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(COMMON_OBJ) $(LDLIBS) -lcmocka
+
+store-test: $(STORE_TEST_BIN)
 
 # Tools the VM suites run next to the device (tests/tools/*.c, standalone).
 TOOL_SRC := $(wildcard tests/tools/*.c)

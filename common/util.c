@@ -98,6 +98,15 @@ int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int fsync_dir(const char *dir)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
 int read_all(int fd, void *buf, size_t len)
 {
 	char *p = buf;

@@ -70,6 +70,8 @@ void format_size(uint64_t bytes, char *buf, size_t len);
 
 /* Whole-buffer I/O that retries on EINTR and short transfers. */
 int write_all(int fd, const void *buf, size_t len);
+/* Make the entries of directory dir (a create, rename, unlink) durable. */
+int fsync_dir(const char *dir);
 int read_all(int fd, void *buf, size_t len);
 
 /* Set O_NONBLOCK and FD_CLOEXEC on an inherited fd. */

@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"Commands:\n"
 		"  create NAME --size SIZE [--queues N] [--depth N]\n"
 		"              [--transport auto|zero-copy|user-copy|copy]\n"
+		"              [--store s3://BUCKET/PREFIX|file:///PATH] [--cache-size SIZE]\n"
 		"                        create an export; prints its device\n"
 		"  list [--json]         list exports\n"
 		"  status NAME [--json]  show one export, as the kernel sees it\n"
@@ -191,6 +192,8 @@ static int cmd_create(int argc, char **argv)
 		{ "queues", required_argument, NULL, 'q' },
 		{ "depth", required_argument, NULL, 'd' },
 		{ "transport", required_argument, NULL, 't' },
+		{ "store", required_argument, NULL, 'S' },
+		{ "cache-size", required_argument, NULL, 'c' },
 		{},
 	};
 	Glidefs__Control__Request req = GLIDEFS__CONTROL__REQUEST__INIT;
@@ -223,6 +226,17 @@ static int cmd_create(int argc, char **argv)
 			if (*optarg && transport_from_name(optarg, &t) < 0)
 				return usage_error("invalid transport '%s' (auto, zero-copy, "
 						   "user-copy, copy)", optarg);
+			break;
+		case 'S':
+			if (*optarg && strncmp(optarg, "s3://", 5) && strncmp(optarg, "file:///", 8))
+				return usage_error("invalid store '%s' (s3://BUCKET/PREFIX or "
+						   "file:///ABSOLUTE/PATH)", optarg);
+			create.store = optarg;
+			break;
+		case 'c':
+			if (parse_size(optarg, &create.cache_size_bytes) < 0)
+				return usage_error("invalid cache size '%s' (examples: 1G, 512M)",
+						   optarg);
 			break;
 		default:
 			return usage_error("%s", "bad option for create");

@@ -86,6 +86,8 @@ struct export {
 
 	char last_error[256];
 	char cache_path[PATH_MAX];
+	char table_path[PATH_MAX];   /* the cache's state table */
+	char journal_path[PATH_MAX]; /* and its durable copy */
 	char listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char device[32];
 
@@ -370,6 +372,7 @@ static void step_spawn(struct export *ex)
 {
 	struct supervisor *s = ex->sup;
 	Glidefs__Worker__Start start = GLIDEFS__WORKER__START__INIT;
+	Glidefs__Worker__S3 s3 = GLIDEFS__WORKER__S3__INIT;
 	const char *binary;
 	int r;
 
@@ -382,8 +385,20 @@ static void step_spawn(struct export *ex)
 	start.dev_flags = ex->dev_flags;
 	start.transport = (Glidefs__Control__Transport)ex->transport;
 	start.cache_path = ex->cache_path;
-	start.chunk_size = s->chunk_size;
+	start.chunk_size = ex->rec.chunk_size;
 	start.listen_path = ex->listen_path;
+	start.table_path = ex->table_path;
+	start.journal_path = ex->journal_path;
+	start.store_url = ex->rec.store;
+	start.cache_budget = ex->rec.cache_size ? ex->rec.cache_size : s->cache_size;
+	start.dirty_limit = s->dirty_limit;
+	start.flush_age_ms = s->flush_age_ms;
+	s3.endpoint = s->s3_endpoint;
+	s3.region = s->s3_region;
+	s3.access_key = s->s3_access_key;
+	s3.secret_key = s->s3_secret_key;
+	s3.path_style = s->s3_path_style;
+	start.s3 = &s3;
 	ex->phase = PHASE_SPAWNING;
 	if (ex->upgrading && ex->worker) {
 		/* The same process, its new image reading Start from the old channel. */
@@ -425,7 +440,8 @@ static void device_added(int res, const void *out, void *userdata)
 		.basic = {
 			/* A write-back cache: the kernel must send FLUSH and FUA. */
 			.attrs = UBLK_ATTR_VOLATILE_CACHE | UBLK_ATTR_FUA,
-			.logical_bs_shift = 9,
+			/* Whole cache pages only: no read-modify-write of a page to fetch. */
+			.logical_bs_shift = 12,
 			.physical_bs_shift = 12,
 			.io_opt_shift = 12,
 			.io_min_shift = 12,
@@ -542,9 +558,12 @@ static void finish_down(struct export *ex)
 
 	clear_timer(ex);
 	if (goal == STOP_DELETE || goal == STOP_ABANDON) {
+		const char *files[] = { ex->cache_path, ex->table_path, ex->journal_path };
+
 		record_remove(s->records_dir, ex->rec.name);
-		if (unlink(ex->cache_path) < 0 && errno != ENOENT)
-			log_warn_errno(-errno, "remove %s", ex->cache_path);
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+			if (unlink(files[i]) < 0 && errno != ENOENT)
+				log_warn_errno(-errno, "remove %s", files[i]);
 	}
 	if (goal == STOP_DELETE)
 		log_info("export %s deleted", ex->rec.name);
@@ -759,13 +778,23 @@ static struct export *export_new(struct supervisor *s, const struct export_recor
 		return NULL;
 	ex->sup = s;
 	ex->rec = *rec;
+	/* Records older than these settings take the supervisor's. */
+	if (!ex->rec.chunk_size)
+		ex->rec.chunk_size = s->chunk_size;
 	ex->deaths = calloc(s->respawn_limit, sizeof(*ex->deaths));
 	if (!ex->deaths) {
 		free(ex);
 		return NULL;
 	}
-	if (snprintf(ex->cache_path, sizeof(ex->cache_path), "%s/%s.cache", s->cache_dir,
-		     rec->name) >= (int)sizeof(ex->cache_path)) {
+	if ((!ex->rec.store[0] &&
+	     snprintf(ex->rec.store, sizeof(ex->rec.store), "%s/%s", s->store, rec->name) >=
+		     (int)sizeof(ex->rec.store)) ||
+	    snprintf(ex->cache_path, sizeof(ex->cache_path), "%s/%s.cache", s->cache_dir,
+		     rec->name) >= (int)sizeof(ex->cache_path) ||
+	    snprintf(ex->table_path, sizeof(ex->table_path), "%s/%s.table", s->cache_dir,
+		     rec->name) >= (int)sizeof(ex->table_path) ||
+	    snprintf(ex->journal_path, sizeof(ex->journal_path), "%s/%s.journal", s->cache_dir,
+		     rec->name) >= (int)sizeof(ex->journal_path)) {
 		free(ex->deaths);
 		free(ex);
 		return NULL;

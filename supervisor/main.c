@@ -92,6 +92,40 @@ static int config_key(void *userdata, const char *key, const char *value, char *
 			return snprintf(why, why_len, "'%s' is not a power of two in 4K-1G", value),
 			       -EINVAL;
 		s->chunk_size = (uint32_t)v;
+	} else if (!strcmp(key, "store")) {
+		if (strncmp(value, "s3://", 5) && strncmp(value, "file:///", 8))
+			return snprintf(why, why_len, "'%s' is not s3://bucket/prefix or "
+					"file:///path", value), -EINVAL;
+		if (strlen(value) >= sizeof(s->store) - EXPORT_NAME_MAX - 1)
+			return snprintf(why, why_len, "store URL too long"), -EINVAL;
+		snprintf(s->store, sizeof(s->store), "%s", value);
+	} else if (!strncmp(key, "s3_", 3) && strcmp(key, "s3_path_style")) {
+		char *dst = !strcmp(key, "s3_endpoint")	  ? s->s3_endpoint :
+			    !strcmp(key, "s3_region")	  ? s->s3_region :
+			    !strcmp(key, "s3_access_key") ? s->s3_access_key :
+			    !strcmp(key, "s3_secret_key") ? s->s3_secret_key : NULL;
+		size_t cap = !strcmp(key, "s3_region") ? sizeof(s->s3_region) : sizeof(s->s3_endpoint);
+
+		if (!dst)
+			return snprintf(why, why_len, "unknown key"), -EINVAL;
+		if (strlen(value) >= cap)
+			return snprintf(why, why_len, "longer than %zu bytes", cap - 1), -EINVAL;
+		snprintf(dst, cap, "%s", value);
+	} else if (!strcmp(key, "s3_path_style")) {
+		if (strcmp(value, "yes") && strcmp(value, "no"))
+			return snprintf(why, why_len, "'%s' is not yes or no", value), -EINVAL;
+		s->s3_path_style = !strcmp(value, "yes");
+	} else if (!strcmp(key, "cache_size") || !strcmp(key, "dirty_limit")) {
+		r = parse_size(value, &v);
+		if (r < 0)
+			return snprintf(why, why_len, "'%s' is not a size", value), r;
+		*(key[0] == 'c' ? &s->cache_size : &s->dirty_limit) = v;
+	} else if (!strcmp(key, "flush_interval")) {
+		r = parse_uint(value, 1, 86400, &v);
+		if (r < 0)
+			return snprintf(why, why_len, "'%s' is not a number of seconds in 1-86400",
+					value), r;
+		s->flush_age_ms = (uint32_t)v * 1000;
 	} else if (!strcmp(key, "socket_mode")) {
 		char *end;
 		unsigned long m = strtoul(value, &end, 8);
@@ -203,6 +237,14 @@ static int parse_args(struct supervisor *s, int argc, char **argv)
 	snprintf(s->records_dir, sizeof(s->records_dir), "%s/exports", s->state_dir);
 	snprintf(s->cache_dir, sizeof(s->cache_dir), "%s/cache", s->state_dir);
 	snprintf(s->workers_dir, sizeof(s->workers_dir), "%s/workers", s->state_dir);
+	/* The embedded default: a bucket laid out in a directory of our own. */
+	if (!s->store[0] &&
+	    snprintf(s->store, sizeof(s->store), "file://%s/store", s->state_dir) >=
+		    (int)sizeof(s->store) - EXPORT_NAME_MAX - 1)
+		return log_error_errno(-ENAMETOOLONG, "state directory %s", s->state_dir);
+	if (strncmp(s->store, "file:///", 8) && strncmp(s->store, "s3://", 5))
+		return log_error_errno(-EINVAL, "store %s: not s3://bucket/prefix or file:///path "
+				       "(is the state directory absolute?)", s->store);
 	return 0;
 }
 
@@ -357,6 +399,8 @@ int main(int argc, char **argv)
 		.respawn_limit = 5,
 		.respawn_window_ms = 60000,
 		.respawn_backoff_ms = 100,
+		.dirty_limit = 64 << 20,
+		.flush_age_ms = 30000,
 	};
 	int r;
 

@@ -24,9 +24,11 @@ int record_format(const struct export_record *rec, char *buf, size_t len)
 	int n = snprintf(buf, len,
 			 "# glidefs export record; written by glidefsd, do not edit while it runs\n"
 			 "name = %s\nid = %016" PRIx64 "\nsize = %" PRIu64 "\nqueues = %u\n"
-			 "depth = %u\ntransport = %s\ndev_id = %d\n",
+			 "depth = %u\ntransport = %s\ndev_id = %d\nchunk_size = %u\n"
+			 "store = %s\ncache_size = %" PRIu64 "\n",
 			 rec->name, rec->id, rec->size, rec->queues, rec->depth,
-			 transport_name(rec->transport), rec->dev_id);
+			 transport_name(rec->transport), rec->dev_id, rec->chunk_size, rec->store,
+			 rec->cache_size);
 
 	return n < 0 || (size_t)n >= len ? -ENOBUFS : n;
 }
@@ -84,6 +86,19 @@ static int record_key(void *userdata, const char *key, const char *value, char *
 				rec->dev_id = (int32_t)v;
 		}
 		st->seen |= SEEN_DEV;
+	} else if (!strcmp(key, "chunk_size")) {
+		r = parse_uint(value, 0, 1U << 30, &v);
+		if (r == 0 && v && (v < 4096 || !is_power_of_two(v)))
+			r = -EINVAL;
+		if (r == 0)
+			rec->chunk_size = (uint32_t)v;
+	} else if (!strcmp(key, "store")) {
+		if (strlen(value) >= sizeof(rec->store))
+			return snprintf(why, why_len, "store URL longer than %zu bytes",
+					sizeof(rec->store) - 1), -EINVAL;
+		strcpy(rec->store, value);
+	} else if (!strcmp(key, "cache_size")) {
+		r = parse_size(value, &rec->cache_size);
 	} else {
 		snprintf(why, why_len, "unknown key");
 		return -EINVAL;
@@ -107,15 +122,6 @@ int record_parse(const char *text, const char *file, struct export_record *rec, 
 		snprintf(err, err_len, "%s: incomplete record", file);
 		return -EINVAL;
 	}
-	return 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0 || fsync(fd) < 0)
-		return -errno;
 	return 0;
 }
 

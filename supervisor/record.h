@@ -14,6 +14,7 @@
 #include "transport.h"
 
 #define EXPORT_NAME_MAX 64
+#define STORE_URL_MAX 1024
 
 struct export_record {
 	char name[EXPORT_NAME_MAX + 1];
@@ -23,6 +24,14 @@ struct export_record {
 	uint32_t depth;
 	enum transport transport; /* as requested */
 	int32_t dev_id;		/* -1 until the kernel assigns one */
+	/*
+	 * Fixed at creation: where the export's objects live and how they
+	 * are cut. Records from before they existed have them 0/"" and take
+	 * the supervisor's settings when loaded.
+	 */
+	uint32_t chunk_size;
+	char store[STORE_URL_MAX];
+	uint64_t cache_size;	/* the cache's budget in bytes; 0: the default */
 };
 
 /* Render rec as the record file's text. */

@@ -183,6 +183,15 @@ static void handle_create(struct conn *c, const Glidefs__Control__CreateRequest 
 	}
 	if ((unsigned)req->transport > TRANSPORT_COPY)
 		return reply_error(c, -EINVAL, "unknown transport");
+	if (req->store && *req->store) {
+		if (strncmp(req->store, "s3://", 5) && strncmp(req->store, "file:///", 8))
+			return reply_error(c, -EINVAL, "the store is not s3://bucket/prefix or "
+					   "file:///path");
+		if (strlen(req->store) >= sizeof(rec.store))
+			return reply_error(c, -EINVAL, "the store URL is too long");
+		strcpy(rec.store, req->store);
+	}
+	rec.cache_size = req->cache_size_bytes;
 	strcpy(rec.name, req->name);
 	rec.size = req->size_bytes;
 	rec.queues = req->queues;

@@ -41,6 +41,21 @@ struct supervisor {
 	enum transport default_transport;
 
 	/*
+	 * The object store: each new export's objects go under store/NAME
+	 * (recorded with the export). S3 settings are for every s3:// store;
+	 * empty strings leave the worker's defaults (store.h).
+	 */
+	char store[1024];
+	char s3_endpoint[256];
+	char s3_region[64];
+	char s3_access_key[256];
+	char s3_secret_key[256];
+	bool s3_path_style;
+	uint64_t cache_size;	/* default budget of a cache; 0: the export's size */
+	uint64_t dirty_limit;	/* flush when an export has more dirty */
+	uint32_t flush_age_ms;	/* flush what has been dirty this long */
+
+	/*
 	 * Respawn policy for an established export whose worker dies: after
 	 * respawn_limit deaths within respawn_window_ms the device stays
 	 * QUIESCED until `glidectl restart`; respawn k within the window

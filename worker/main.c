@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache/cache.h"
 #include "chunk.h"
 #include "frame.h"
 #include "link.h"
@@ -105,6 +106,41 @@ static int open_cache(const char *path, uint64_t size)
 	return TAKE_FD(fd);
 }
 
+static const char *empty_is_unset(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+static int open_write_back(struct worker *w, const Glidefs__Worker__Start *st)
+{
+	const Glidefs__Worker__S3 *s3 = st->s3;
+	struct store_config sc = {
+		.endpoint = s3 ? empty_is_unset(s3->endpoint) : NULL,
+		.region = s3 ? empty_is_unset(s3->region) : NULL,
+		.access_key = s3 ? empty_is_unset(s3->access_key) : NULL,
+		.secret_key = s3 ? empty_is_unset(s3->secret_key) : NULL,
+		.session_token = s3 ? empty_is_unset(s3->session_token) : NULL,
+		.path_style = s3 && s3->path_style,
+	};
+	struct cache_config cc = {
+		.name = st->name,
+		.size = st->size_bytes,
+		.chunk_size = st->chunk_size,
+		.nr_queues = st->queues,
+		.depth = st->depth,
+		.cache_fd = w->ex.cache_fd,
+		.table_path = st->table_path,
+		.journal_path = st->journal_path,
+		.store_url = st->store_url,
+		.store = &sc,
+		.cache_budget = st->cache_budget,
+		.dirty_limit = st->dirty_limit,
+		.flush_age_ms = st->flush_age_ms,
+	};
+
+	return cache_open(&cc, &w->ex.cache);
+}
+
 static int receive_start(struct link *l, Glidefs__Worker__Start **out)
 {
 	Glidefs__Worker__ToWorker *msg = NULL;
@@ -125,8 +161,11 @@ static int receive_start(struct link *l, Glidefs__Worker__Start **out)
 
 static int validate(const Glidefs__Worker__Start *st, const char **why)
 {
-	if (!st->name || !st->cache_path || !*st->cache_path)
-		return *why = "no export name or cache path", -EINVAL;
+	if (!st->name || !st->cache_path || !*st->cache_path || !st->table_path ||
+	    !*st->table_path || !st->journal_path || !*st->journal_path)
+		return *why = "no export name, cache, table or journal path", -EINVAL;
+	if (!st->store_url || !*st->store_url)
+		return *why = "no object store", -EINVAL;
 	if (st->queues < 1 || st->queues > UBLK_MAX_NR_QUEUES || st->depth < 1 ||
 	    st->depth > UBLK_MAX_QUEUE_DEPTH)
 		return *why = "queue count or depth out of range", -EINVAL;
@@ -369,6 +408,9 @@ static int run(struct worker *w, Glidefs__Worker__Start *st)
 	w->ex.cache_fd = open_cache(st->cache_path, st->size_bytes);
 	if (w->ex.cache_fd < 0)
 		return send_failed(w->ex.cache_fd, "open the cache file"), w->ex.cache_fd;
+	r = open_write_back(w, st);
+	if (r < 0)
+		return send_failed(r, "open the cache and its object store"), r;
 	w->ex.cdev_fd = open_cdev(st->dev_id);
 	if (w->ex.cdev_fd < 0)
 		return send_failed(w->ex.cdev_fd, "open the ublk char device"), w->ex.cdev_fd;
@@ -492,9 +534,17 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < w->inited; i++)
 		queue_fini(&w->queues[i]);
 	free(w->queues);
-	/* Whatever the kernel was told is written goes to stable storage now. */
-	if (w->ex.cache_fd >= 0 && fdatasync(w->ex.cache_fd) < 0)
-		r = log_error_errno(-errno, "export %s: sync the cache", st->name);
+	/*
+	 * Whatever the kernel was told is written goes to stable storage now;
+	 * a worker that stops for good (not for an upgrade) also empties its
+	 * dirty chunks into the store.
+	 */
+	if (w->ex.cache) {
+		int cr = cache_close(w->ex.cache, r >= 0 && !w->upgrade_to[0]);
+
+		if (cr < 0 && r >= 0)
+			r = cr;
+	}
 	/* Closing the char device last lets the driver move to QUIESCED or finish a stop. */
 	if (w->ex.cdev_fd >= 0)
 		close(w->ex.cdev_fd);

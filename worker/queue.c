@@ -19,7 +19,7 @@
  * user_data of every SQE: what it is (bits 24-31), which segment (16-23)
  * and which tag (0-15).
  */
-enum sqe_kind { KIND_CMD = 1, KIND_DATA = 2, KIND_STOP = 3 };
+enum sqe_kind { KIND_CMD = 1, KIND_DATA = 2, KIND_STOP = 3, KIND_KICK = 4 };
 
 static uint64_t udata(enum sqe_kind kind, unsigned tag, unsigned seg)
 {
@@ -87,7 +87,7 @@ static bool segment_advance(struct queue *q, unsigned tag, unsigned si)
 	if (read)
 		ops->prep_read(q, tag, seg, sqe);
 	else
-		ops->prep_write(q, tag, seg, sqe, io->fua);
+		ops->prep_write(q, tag, seg, sqe);
 	io_uring_sqe_set_data64(sqe, udata(KIND_DATA, tag, si));
 	io->inflight++;
 	return true;
@@ -99,25 +99,25 @@ static void fail_io(struct io *io, int err)
 		io->result = err;
 }
 
-static void start_rw(struct queue *q, unsigned tag, const struct ublksrv_io_desc *iod)
+/* The request's device range is whole pages within the device. */
+static bool range_ok(const struct queue *q, const struct io *io)
+{
+	return io->len && io->off % 4096 == 0 && io->len % 4096 == 0 && io->off <= q->ex->size &&
+	       io->len <= q->ex->size - io->off;
+}
+
+static void start_rw(struct queue *q, unsigned tag)
 {
 	struct io *io = &q->ios[tag];
 	struct segment_span sp[q->ex->max_segs];
-	uint64_t off = iod->start_sector << 9;
-	uint32_t len = iod->nr_sectors << 9;
-	int n;
+	int n = chunk_split(io->off, (uint32_t)io->len, q->ex->chunk_size, sp, q->ex->max_segs);
 
-	if (len == 0 || len > q->ex->max_io || off > q->ex->size || len > q->ex->size - off) {
-		io->result = -EIO;
-		return;
-	}
-	n = chunk_split(off, len, q->ex->chunk_size, sp, q->ex->max_segs);
 	if (n < 0) {
 		io->result = -EIO;
 		return;
 	}
 	io->nseg = (unsigned)n;
-	io->result = (int)len;
+	io->result = (int)io->len;
 	for (unsigned i = 0; i < io->nseg; i++) {
 		io->segs[i] = (struct segment){ .off = sp[i].off, .boff = sp[i].boff,
 						.len = sp[i].len };
@@ -125,34 +125,81 @@ static void start_rw(struct queue *q, unsigned tag, const struct ublksrv_io_desc
 	}
 }
 
-static void start_simple(struct queue *q, unsigned tag, const struct ublksrv_io_desc *iod)
+/*
+ * DISCARD and WRITE_ZEROES both become a hole in the sparse, direct-mapped
+ * cache: it reads back as zeros, and a thin device has no reason to keep
+ * zeros allocated. To the cache it is a write of zeros.
+ */
+static void start_punch(struct queue *q, unsigned tag)
 {
 	struct io *io = &q->ios[tag];
-	uint64_t off = iod->start_sector << 9;
-	uint64_t len = (uint64_t)iod->nr_sectors << 9;
-	struct io_uring_sqe *sqe;
+	struct io_uring_sqe *sqe = get_sqe(q);
 
-	if (io->op != UBLK_IO_OP_FLUSH && (off > q->ex->size || len > q->ex->size - off)) {
-		io->result = -EIO;
-		return;
-	}
-	sqe = get_sqe(q);
-	if (io->op == UBLK_IO_OP_FLUSH)
-		io_uring_prep_fsync(sqe, FIXED_CACHE, IORING_FSYNC_DATASYNC);
-	else
-		/*
-		 * DISCARD and WRITE_ZEROES both become a hole in the sparse,
-		 * direct-mapped cache: it reads back as zeros, and a thin
-		 * device has no reason to keep zeros allocated.
-		 */
-		io_uring_prep_fallocate(sqe, FIXED_CACHE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					(off_t)off, (off_t)len);
+	io_uring_prep_fallocate(sqe, FIXED_CACHE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				(off_t)io->off, (off_t)io->len);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, udata(KIND_DATA, tag, 0));
 	io->nseg = 1;
-	io->segs[0] = (struct segment){ .off = off, .step = SEGMENT_STEP_WHOLE };
+	io->segs[0] = (struct segment){ .off = io->off, .step = SEGMENT_STEP_WHOLE };
 	io->inflight = 1;
 	io->result = 0;
+}
+
+static void wait_for_cache(struct queue *q, unsigned tag, enum io_wait why)
+{
+	q->ios[tag].wait = why;
+	q->waiting[q->nwaiting++] = tag;
+}
+
+/*
+ * Serve a request as far as the cache allows now: move its data, or set
+ * it aside (a cold read, a chunk being filled or evicted, a FLUSH).
+ */
+static void serve(struct queue *q, unsigned tag)
+{
+	struct io *io = &q->ios[tag];
+	int r;
+
+	if (io->op == UBLK_IO_OP_FLUSH) {
+		io->ticket = cache_sync_request(q->ex->cache, q->id);
+		wait_for_cache(q, tag, IO_SYNCING);
+		return;
+	}
+	r = cache_admit(q->ex->cache, q->id, io->op != UBLK_IO_OP_READ, io->off, io->len,
+			&io->fill_asked);
+	if (r == 0) {
+		wait_for_cache(q, tag, IO_PARKED);
+		return;
+	}
+	if (r < 0) {
+		io->result = r;
+		return;
+	}
+	io->admitted = true;
+	if (io->op == UBLK_IO_OP_READ || io->op == UBLK_IO_OP_WRITE)
+		start_rw(q, tag);
+	else
+		start_punch(q, tag);
+}
+
+/* Its I/O is done: let the cache know, then answer (a FUA write: once synced). */
+static void finish(struct queue *q, unsigned tag)
+{
+	struct io *io = &q->ios[tag];
+
+	if (io->wait != IO_RUNNING)
+		return;
+	if (io->admitted) {
+		cache_finish(q->ex->cache, io->op != UBLK_IO_OP_READ, io->off, io->len,
+			     io->result >= 0);
+		io->admitted = false;
+		if (io->op == UBLK_IO_OP_WRITE && io->fua && io->result >= 0) {
+			io->ticket = cache_sync_request(q->ex->cache, q->id);
+			wait_for_cache(q, tag, IO_SYNCING);
+			return;
+		}
+	}
+	commit(q, tag);
 }
 
 static void start_request(struct queue *q, unsigned tag)
@@ -164,24 +211,71 @@ static void start_request(struct queue *q, unsigned tag)
 	q->busy++;
 	io->inflight = 0;
 	io->nseg = 0;
+	io->admitted = false;
+	io->fill_asked = false;
+	io->wait = IO_RUNNING;
 	io->op = (uint8_t)ublk_iod_op(iod);
 	io->fua = iod->op_flags & UBLK_IO_F_FUA;
+	io->off = iod->start_sector << 9;
+	io->len = (uint64_t)iod->nr_sectors << 9;
+	io->result = 0;
 	switch (io->op) {
 	case UBLK_IO_OP_READ:
 	case UBLK_IO_OP_WRITE:
-		start_rw(q, tag, iod);
-		break;
-	case UBLK_IO_OP_FLUSH:
+		if (io->len > q->ex->max_io)
+			io->result = -EIO;
+		/* fall through */
 	case UBLK_IO_OP_DISCARD:
 	case UBLK_IO_OP_WRITE_ZEROES:
-		start_simple(q, tag, iod);
+		if (!range_ok(q, io))
+			io->result = -EIO;
+		/* fall through */
+	case UBLK_IO_OP_FLUSH:
+		if (io->result == 0)
+			serve(q, tag);
 		break;
 	default:
 		io->result = -EOPNOTSUPP;
 		break;
 	}
 	if (io->inflight == 0)
-		commit(q, tag);
+		finish(q, tag);
+}
+
+/*
+ * The cache kicked: go over the requests set aside. A parked one tries
+ * again; a syncing one is answered once its sync is.
+ */
+static void kicked(struct queue *q)
+{
+	unsigned n = q->nwaiting;
+	uint64_t v;
+
+	/* Read first: a kick that comes while we look is not lost. */
+	(void)!read(cache_kick_fd(q->ex->cache, q->id), &v, sizeof(v));
+	q->nwaiting = 0;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned tag = q->waiting[i];
+		struct io *io = &q->ios[tag];
+		int r;
+
+		if (io->wait == IO_SYNCING) {
+			r = cache_sync_result(q->ex->cache, q->id, io->ticket);
+			if (r == 1) {
+				q->waiting[q->nwaiting++] = tag;
+				continue;
+			}
+			io->wait = IO_RUNNING;
+			if (r < 0)
+				io->result = r;
+			commit(q, tag);
+			continue;
+		}
+		io->wait = IO_RUNNING;
+		serve(q, tag);
+		if (io->wait == IO_RUNNING && io->inflight == 0)
+			finish(q, tag);
+	}
 }
 
 static void data_done(struct queue *q, unsigned tag, unsigned si, int res)
@@ -206,7 +300,7 @@ static void data_done(struct queue *q, unsigned tag, unsigned si, int res)
 		segment_advance(q, tag, si);
 	}
 	if (io->inflight == 0)
-		commit(q, tag);
+		finish(q, tag);
 }
 
 /*
@@ -258,13 +352,12 @@ static int check_refused_fetches(struct queue *q)
 	return seen && r == 0 ? -EPROTO : r;
 }
 
-static int arm_stop_poll(struct queue *q)
+static void arm_poll(struct queue *q, int fd, enum sqe_kind kind)
 {
 	struct io_uring_sqe *sqe = get_sqe(q);
 
-	io_uring_prep_poll_add(sqe, q->stop_fd, POLLIN);
-	io_uring_sqe_set_data64(sqe, udata(KIND_STOP, 0, 0));
-	return 0;
+	io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, udata(kind, 0, 0));
 }
 
 static int ring_init(struct queue *q)
@@ -322,7 +415,8 @@ static void *queue_main(void *arg)
 		announce_armed(q, r);
 		goto out;
 	}
-	arm_stop_poll(q);
+	arm_poll(q, q->stop_fd, KIND_STOP);
+	arm_poll(q, cache_kick_fd(q->ex->cache, q->id), KIND_KICK);
 	for (unsigned tag = 0; tag < q->ex->depth; tag++)
 		prep_cmd(q, tag, UBLK_U_IO_FETCH_REQ, -1);
 	/* Once submitted, the driver holds every FETCH: START_DEV may go. */
@@ -357,6 +451,10 @@ static void *queue_main(void *arg)
 				break;
 			case KIND_STOP:
 				q->stopping = true;
+				break;
+			case KIND_KICK:
+				kicked(q);
+				arm_poll(q, cache_kick_fd(q->ex->cache, q->id), KIND_KICK);
 				break;
 			}
 			seen++;
@@ -397,8 +495,9 @@ int queue_init(struct queue *q, const struct export_ctx *ex, unsigned id, int re
 	q->descs = map;
 	q->ios = calloc(ex->depth, sizeof(*q->ios));
 	q->seg_pool = calloc((size_t)ex->depth * ex->max_segs, sizeof(*q->seg_pool));
+	q->waiting = calloc(ex->depth, sizeof(*q->waiting));
 	q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!q->ios || !q->seg_pool || q->stop_fd < 0)
+	if (!q->ios || !q->seg_pool || !q->waiting || q->stop_fd < 0)
 		return log_error_errno(-ENOMEM, "queue %u: allocate", id);
 	for (unsigned t = 0; t < ex->depth; t++) {
 		q->ios[t].segs = &q->seg_pool[(size_t)t * ex->max_segs];
@@ -416,6 +515,7 @@ void queue_fini(struct queue *q)
 			free(q->ios[t].buf);
 	free(q->ios);
 	free(q->seg_pool);
+	free(q->waiting);
 	if (q->descs)
 		munmap((void *)q->descs, q->descs_len);
 	if (q->stop_fd >= 0)
@@ -425,6 +525,7 @@ void queue_fini(struct queue *q)
 	q->ring_open = false;
 	q->ios = NULL;
 	q->seg_pool = NULL;
+	q->waiting = NULL;
 	q->descs = NULL;
 	q->stop_fd = -1;
 }

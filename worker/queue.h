@@ -3,8 +3,10 @@
  * One ublk queue: a thread with its own io_uring that fetches requests
  * from the driver, serves them against the cache file through the
  * export's transport, and commits the results. The thread never blocks
- * except in io_uring_enter waiting for completions: slow work (fsync,
- * fallocate) runs as io_uring operations the kernel completes for it.
+ * except in io_uring_enter waiting for completions: data moves as io_uring
+ * operations, and what the cache cannot admit yet (a cold read, FLUSH) is
+ * set aside until the cache kicks the queue's eventfd, which the ring
+ * polls.
  */
 #ifndef GLIDEFS_QUEUE_H
 #define GLIDEFS_QUEUE_H
@@ -14,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cache/cache.h"
 #include "transport_ops.h"
 #include "ublk_uapi.h"
 
@@ -30,6 +33,14 @@ struct export_ctx {
 	int cdev_fd;
 	int cache_fd;
 	const struct transport_ops *ops;
+	struct cache *cache;
+};
+
+/* Where a request that is not moving data waits. */
+enum io_wait {
+	IO_RUNNING,
+	IO_PARKED,  /* the cache did not admit it yet: retried on a kick */
+	IO_SYNCING, /* FLUSH, or a FUA write's data is written: waits for the sync */
 };
 
 /* Per-tag state, touched only by its queue's thread. */
@@ -39,8 +50,13 @@ struct io {
 	unsigned nseg;
 	bool busy;	   /* a request is being served */
 	bool armed;	   /* FETCH/COMMIT_AND_FETCH is with the kernel */
+	bool admitted;	   /* the cache has its chunks: cache_finish is due */
+	bool fill_asked;   /* see cache_admit */
 	uint8_t op;
 	bool fua;
+	enum io_wait wait;
+	uint64_t off, len; /* the request's range on the device */
+	uint64_t ticket;   /* IO_SYNCING: the sync it waits for */
 	void *buf;	   /* bounce buffer (copy, user-copy) */
 	struct segment *segs;
 };
@@ -63,6 +79,9 @@ struct queue {
 	bool armed_once;
 	bool exited;
 	bool ring_open;	/* for queue_fini(), after the thread is joined */
+
+	unsigned *waiting; /* tags parked or syncing, nwaiting of them */
+	unsigned nwaiting;
 
 	unsigned armed;	/* tags with a command at the kernel */
 	unsigned busy;	/* tags being served */

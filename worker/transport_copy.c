@@ -6,7 +6,6 @@
  */
 #include "queue.h"
 
-#include <linux/fs.h>
 
 static void copy_prep_fetch(struct queue *q, unsigned tag, struct io_uring_sqe *sqe,
 			    struct ublksrv_io_cmd *cmd)
@@ -24,12 +23,11 @@ static void copy_prep_read(struct queue *q, unsigned tag, const struct segment *
 }
 
 static void copy_prep_write(struct queue *q, unsigned tag, const struct segment *seg,
-			    struct io_uring_sqe *sqe, bool fua)
+			    struct io_uring_sqe *sqe)
 {
 	io_uring_prep_write(sqe, FIXED_CACHE, (char *)q->ios[tag].buf + seg->boff + seg->done,
 			    seg->len - seg->done, seg->off + seg->done);
 	sqe->flags |= IOSQE_FIXED_FILE;
-	sqe->rw_flags = fua ? RWF_DSYNC : 0;
 }
 
 const struct transport_ops transport_copy = {

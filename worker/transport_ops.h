@@ -58,7 +58,7 @@ struct transport_ops {
 	void (*prep_read)(struct queue *q, unsigned tag, const struct segment *seg,
 			  struct io_uring_sqe *sqe);
 	void (*prep_write)(struct queue *q, unsigned tag, const struct segment *seg,
-			   struct io_uring_sqe *sqe, bool fua);
+			   struct io_uring_sqe *sqe);
 };
 
 extern const struct transport_ops transport_zero_copy;

@@ -8,7 +8,6 @@
  */
 #include "queue.h"
 
-#include <linux/fs.h>
 
 static void ucopy_prep_read(struct queue *q, unsigned tag, const struct segment *seg,
 			    struct io_uring_sqe *sqe)
@@ -25,7 +24,7 @@ static void ucopy_prep_read(struct queue *q, unsigned tag, const struct segment 
 }
 
 static void ucopy_prep_write(struct queue *q, unsigned tag, const struct segment *seg,
-			     struct io_uring_sqe *sqe, bool fua)
+			     struct io_uring_sqe *sqe)
 {
 	char *buf = (char *)q->ios[tag].buf + seg->boff + seg->done;
 	unsigned len = seg->len - seg->done;
@@ -35,7 +34,6 @@ static void ucopy_prep_write(struct queue *q, unsigned tag, const struct segment
 				   ublk_user_copy_offset(q->id, tag, seg->boff + seg->done));
 	} else {
 		io_uring_prep_write(sqe, FIXED_CACHE, buf, len, seg->off + seg->done);
-		sqe->rw_flags = fua ? RWF_DSYNC : 0;
 	}
 	sqe->flags |= IOSQE_FIXED_FILE;
 }

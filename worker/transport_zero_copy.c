@@ -8,7 +8,6 @@
  */
 #include "queue.h"
 
-#include <linux/fs.h>
 
 static int zc_ring_setup(struct queue *q)
 {
@@ -38,13 +37,12 @@ static void zc_prep_read(struct queue *q, unsigned tag, const struct segment *se
 }
 
 static void zc_prep_write(struct queue *q, unsigned tag, const struct segment *seg,
-			  struct io_uring_sqe *sqe, bool fua)
+			  struct io_uring_sqe *sqe)
 {
 	(void)q;
 	io_uring_prep_write_fixed(sqe, FIXED_CACHE, (void *)(uintptr_t)(seg->boff + seg->done),
 				  seg->len - seg->done, seg->off + seg->done, (int)tag);
 	sqe->flags |= IOSQE_FIXED_FILE;
-	sqe->rw_flags = fua ? RWF_DSYNC : 0;
 }
 
 const struct transport_ops transport_zero_copy = {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "hex.h"
 #include "le.h"
 #include "util.h"
 
@@ -28,18 +29,12 @@ void manifest_key(enum manifest_kind kind, uint64_t seq, char *buf, size_t len)
 
 int manifest_parse_key(const char *key, enum manifest_kind *kind, uint64_t *seq)
 {
-	const char *p = key + strlen("manifest/");
-	uint64_t v = 0;
+	const char *p = key + strlen("manifest/") + 16;
+	uint64_t v;
 
-	if (strncmp(key, "manifest/", strlen("manifest/")))
+	if (strncmp(key, "manifest/", strlen("manifest/")) ||
+	    parse_hex16(key + strlen("manifest/"), &v))
 		return -EINVAL;
-	for (int i = 0; i < 16; i++, p++) {
-		int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
-
-		if (d < 0)
-			return -EINVAL;
-		v = v << 4 | (uint64_t)d;
-	}
 	if (!strcmp(p, ".base"))
 		*kind = MANIFEST_BASE;
 	else if (!strcmp(p, ".delta"))

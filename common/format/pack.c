@@ -7,6 +7,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "hex.h"
 #include "le.h"
 
 #define PACK_MAGIC 0x4b434647U /* "GFCK" read as little-endian */
@@ -15,6 +16,17 @@
 void pack_key(uint64_t seq, char *buf, size_t len)
 {
 	snprintf(buf, len, "packs/%016" PRIx64 ".pack", seq);
+}
+
+int pack_parse_key(const char *key, uint64_t *seq)
+{
+	uint64_t v;
+
+	if (strncmp(key, "packs/", 6) || parse_hex16(key + 6, &v) || strcmp(key + 22, ".pack") ||
+	    v == 0)
+		return -EINVAL;
+	*seq = v;
+	return 0;
 }
 
 size_t pack_record_bound(uint32_t raw_len)

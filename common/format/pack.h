@@ -42,6 +42,9 @@ struct pack_ref {
 /* The object key of pack seq under the export's prefix: "packs/...". */
 void pack_key(uint64_t seq, char *buf, size_t len);
 
+/* The seq of a key pack_key made; -EINVAL for any other key. */
+int pack_parse_key(const char *key, uint64_t *seq);
+
 /* Bound of pack_encode_record's output for a chunk of raw_len bytes. */
 size_t pack_record_bound(uint32_t raw_len);
 

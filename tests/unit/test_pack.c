@@ -199,8 +199,16 @@ static void test_pack_key(void **state)
 {
 	char key[64];
 
+	uint64_t seq;
+
 	pack_key(0x2a, key, sizeof(key));
 	assert_string_equal(key, "packs/000000000000002a.pack");
+	assert_int_equal(pack_parse_key(key, &seq), 0);
+	assert_int_equal(seq, 0x2a);
+	assert_int_equal(pack_parse_key("packs/000000000000002a.pack.tmp", &seq), -EINVAL);
+	assert_int_equal(pack_parse_key("packs/000000000000002A.pack", &seq), -EINVAL);
+	assert_int_equal(pack_parse_key("packs/0000000000000000.pack", &seq), -EINVAL);
+	assert_int_equal(pack_parse_key("manifest/000000000000002a.pack", &seq), -EINVAL);
 }
 
 int main(void)

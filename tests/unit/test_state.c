@@ -125,6 +125,9 @@ static void test_page_bits_across_words_and_the_last_chunk(void **state)
 	state_totals(s, &t);
 	assert_int_equal(t.present_pages, 10 + 3 + 256);
 	assert_int_equal(t.dirty_pages, 10 + 256);
+	assert_int_equal(state_dirty_pages(s), 10 + 256);
+	state_write_done(s, 1, 0, 256); /* again: no new dirty page */
+	assert_int_equal(state_dirty_pages(s), 10 + 256);
 	assert_int_equal(t.dirty_chunks, 2);
 	state_close(s);
 }
@@ -149,6 +152,7 @@ static void test_flush_generation_rule(void **state)
 	struct state_totals t;
 	state_totals(s, &t);
 	assert_int_equal(t.dirty_pages, 0);
+	assert_int_equal(state_dirty_pages(s), 0);
 	state_close(s);
 }
 
@@ -259,6 +263,8 @@ static void test_race_writes_against_flusher(void **state)
 		assert_true(state_dirty(r->s, 0));
 		assert_true(t.dirty_pages >= (uint64_t)behind);
 	}
+	/* The running count agrees with the bits once everyone is done. */
+	assert_int_equal(state_dirty_pages(r->s), t.dirty_pages);
 	print_message("%lu flushes, %lu marked the chunk clean, %d pages behind at the end\n",
 		      r->flushes, r->clean, behind);
 	assert_int_equal(r->lost, 0);

@@ -222,14 +222,8 @@ static bool chunk_has_state(struct journal *j, uint64_t c)
 static int fsync_dir_of(const char *path)
 {
 	_cleanup_free_ char *copy = strdup(path);
-	_cleanup_close_ int fd = -1;
 
-	if (!copy)
-		return -ENOMEM;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		return -errno;
-	return 0;
+	return copy ? fsync_dir(dirname(copy)) : -ENOMEM;
 }
 
 /* Replace the file with header + nrec records from buf, atomically. */

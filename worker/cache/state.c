@@ -35,6 +35,15 @@ struct header {
 	char boot_id[40];
 };
 
+/* After the header's identity, in its page: counters every thread updates. */
+struct counters {
+	/*
+	 * Every dirty bit's 0->1 adds one, every 1->0 takes one; signed, as
+	 * a clear may be counted before the set it undoes.
+	 */
+	_Atomic int64_t dirty_pages;
+};
+
 /*
  * One chunk, followed by its present and dirty bitmaps (words each).
  * Every field is touched by several threads, always atomically.
@@ -57,6 +66,11 @@ struct state {
 	uint32_t words;
 	size_t stride;
 };
+
+static struct counters *counters(const struct state *s)
+{
+	return (struct counters *)((char *)s->map + sizeof(struct header));
+}
 
 static struct chunk *chunk_at(const struct state *s, uint64_t c)
 {
@@ -217,6 +231,22 @@ static bool set_bits(_Atomic uint64_t *w, uint64_t mask)
 	return true;
 }
 
+/* Set the dirty bits of [first, first + n); returns how many were clear. */
+static uint64_t set_dirty(_Atomic uint64_t *words, uint32_t first, uint32_t n)
+{
+	uint64_t newly = 0;
+
+	while (n) {
+		uint32_t bit = first % 64, take = 64 - bit < n ? 64 - bit : n;
+		uint64_t mask = (take == 64 ? ~0ULL : ((1ULL << take) - 1)) << bit;
+
+		newly += (uint64_t)__builtin_popcountll(mask & ~atomic_fetch_or(&words[first / 64], mask));
+		first += take;
+		n -= take;
+	}
+	return newly;
+}
+
 static bool bits_set(_Atomic uint64_t *w, uint64_t mask)
 {
 	return (atomic_load(w) & mask) == mask;
@@ -232,7 +262,8 @@ void state_write_done(struct state *s, uint64_t chunk, uint32_t first, uint32_t 
 	/* Generation first: a flusher that clears dirty bits it saw checks it after. */
 	atomic_fetch_add(&chunk_at(s, chunk)->gen, 1);
 	for_pages(present_bits(s, chunk), first, n, set_bits);
-	for_pages(dirty_bits(s, chunk), first, n, set_bits);
+	atomic_fetch_add(&counters(s)->dirty_pages,
+			 (int64_t)set_dirty(dirty_bits(s, chunk), first, n));
 }
 
 bool state_dirty(const struct state *s, uint64_t chunk)
@@ -255,17 +286,23 @@ bool state_mark_clean(struct state *s, uint64_t chunk, uint64_t gen)
 
 	if (atomic_load(&ck->gen) != gen)
 		return false;
-	for (uint32_t i = 0; i < s->words; i++)
+	int64_t n = 0;
+
+	for (uint32_t i = 0; i < s->words; i++) {
 		cleared[i] = atomic_exchange(&dirty[i], 0);
+		n -= __builtin_popcountll(cleared[i]);
+	}
 	/*
 	 * A write that raced the exchange bumped gen before setting its bits:
 	 * if gen moved, put back what was taken; its own bits are there.
 	 */
 	if (atomic_load(&ck->gen) != gen) {
 		for (uint32_t i = 0; i < s->words; i++)
-			atomic_fetch_or(&dirty[i], cleared[i]);
+			n += __builtin_popcountll(cleared[i] & ~atomic_fetch_or(&dirty[i], cleared[i]));
+		atomic_fetch_add(&counters(s)->dirty_pages, n);
 		return false;
 	}
+	atomic_fetch_add(&counters(s)->dirty_pages, n);
 	/* clean_gen only moves forward, and only to a generation that was. */
 	uint64_t cur = atomic_load(&ck->clean_gen);
 	while (cur < gen && !atomic_compare_exchange_weak(&ck->clean_gen, &cur, gen))
@@ -347,11 +384,15 @@ void state_restore(struct state *s, uint64_t chunk, const uint64_t *present,
 	_Atomic uint64_t *p = present_bits(s, chunk), *d = dirty_bits(s, chunk);
 	bool any_dirty = false;
 
+	int64_t n = 0;
+
 	for (uint32_t i = 0; i < s->words; i++) {
 		atomic_store(&p[i], present[i]);
-		atomic_store(&d[i], dirty[i]);
+		n += __builtin_popcountll(dirty[i]) -
+		     __builtin_popcountll(atomic_exchange(&d[i], dirty[i]));
 		any_dirty |= dirty[i] != 0;
 	}
+	atomic_fetch_add(&counters(s)->dirty_pages, n);
 	atomic_store(&ck->clean_gen, 0);
 	atomic_store(&ck->gen, any_dirty ? 1 : 0);
 }
@@ -359,6 +400,13 @@ void state_restore(struct state *s, uint64_t chunk, const uint64_t *present,
 uint64_t state_last_use(const struct state *s, uint64_t chunk)
 {
 	return atomic_load_explicit(&chunk_at(s, chunk)->last_use, memory_order_relaxed);
+}
+
+uint64_t state_dirty_pages(const struct state *s)
+{
+	int64_t n = atomic_load(&counters(s)->dirty_pages);
+
+	return n > 0 ? (uint64_t)n : 0;
 }
 
 void state_totals(const struct state *s, struct state_totals *t)

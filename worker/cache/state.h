@@ -109,6 +109,9 @@ void state_restore(struct state *s, uint64_t chunk, const uint64_t *present,
 /* Coarse last use, for least-recently-used eviction. */
 uint64_t state_last_use(const struct state *s, uint64_t chunk);
 
+/* Dirty pages of the whole export, kept as bits change: cheap to poll. */
+uint64_t state_dirty_pages(const struct state *s);
+
 /* Totals by a scan, for status and triggers. */
 struct state_totals {
 	uint64_t present_pages;

@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The cache's front: admission of queue I/O, kicks, and the sync thread
+ * that answers FLUSH (cache.h). Filling is in fetch.c, uploading and
+ * eviction in flush.c.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+/* How long a fill or eviction waits between looks at a chunk's I/O. */
+#define TAKE_POLL_NS 50000L
+
+static void kick(int fd)
+{
+	uint64_t one = 1;
+
+	/* An eventfd write fails only when the counter would overflow: kicked already. */
+	(void)!write(fd, &one, sizeof(one));
+}
+
+void cache_kick_all(struct cache *c)
+{
+	for (unsigned i = 0; i < c->cfg.nr_queues; i++)
+		kick(c->mbox[i].kick_fd);
+}
+
+void cache_take_chunk(struct cache *c, uint64_t chunk)
+{
+	struct timespec ts = { .tv_nsec = TAKE_POLL_NS };
+
+	/* The I/O in flight is a few requests, done in microseconds to milliseconds. */
+	if (state_excl_want(c->state, chunk))
+		return;
+	while (!state_excl_take(c->state, chunk))
+		nanosleep(&ts, NULL);
+}
+
+int cache_kick_fd(const struct cache *c, unsigned qid)
+{
+	return c->mbox[qid].kick_fd;
+}
+
+/* ---- admission ------------------------------------------------------- */
+
+struct span {
+	uint64_t chunk;
+	uint32_t first, n; /* pages within the chunk */
+};
+
+/* The i-th chunk piece of [off, off + len). */
+static struct span span_at(const struct cache *c, uint64_t off, uint64_t len, uint64_t i)
+{
+	uint64_t cs = c->cfg.chunk_size, chunk = off / cs + i;
+	uint64_t start = chunk * cs > off ? chunk * cs : off;
+	uint64_t end = (chunk + 1) * cs < off + len ? (chunk + 1) * cs : off + len;
+
+	return (struct span){
+		.chunk = chunk,
+		.first = (uint32_t)((start - chunk * cs) / STATE_PAGE),
+		.n = (uint32_t)((end - start + STATE_PAGE - 1) / STATE_PAGE),
+	};
+}
+
+static uint64_t spans(const struct cache *c, uint64_t off, uint64_t len)
+{
+	return len ? (off + len - 1) / c->cfg.chunk_size - off / c->cfg.chunk_size + 1 : 0;
+}
+
+static void end_io(struct cache *c, uint64_t chunk)
+{
+	/* The last I/O out of a wanted chunk: the fill or eviction polls for it. */
+	state_io_end(c->state, chunk);
+}
+
+int cache_admit(struct cache *c, unsigned qid, bool write, uint64_t off, uint64_t len,
+		bool *fill_asked)
+{
+	uint64_t n = spans(c, off, len), i;
+	bool missing = false, failed = false;
+
+	for (i = 0; i < n; i++)
+		if (!state_io_begin(c->state, span_at(c, off, len, i).chunk))
+			break;
+	if (i < n) {
+		while (i--)
+			end_io(c, span_at(c, off, len, i).chunk);
+		return 0;
+	}
+	if (write)
+		return 1;
+	for (i = 0; i < n; i++) {
+		struct span sp = span_at(c, off, len, i);
+
+		if (state_present(c->state, sp.chunk, sp.first, sp.n))
+			continue;
+		missing = true;
+		if (atomic_load(&c->fill_pending[sp.chunk]))
+			continue;
+		/* Asked before, and the fill that answered failed: give up. */
+		if (*fill_asked && atomic_load(&c->fill_failed[sp.chunk])) {
+			failed = true;
+			continue;
+		}
+		if (cache_request_fill(c, sp.chunk) < 0)
+			failed = true;
+	}
+	if (!missing)
+		return 1;
+	*fill_asked = true;
+	for (i = 0; i < n; i++)
+		end_io(c, span_at(c, off, len, i).chunk);
+	return failed ? -EIO : 0;
+}
+
+void cache_finish(struct cache *c, bool write, uint64_t off, uint64_t len, bool ok)
+{
+	uint64_t n = spans(c, off, len);
+
+	for (uint64_t i = 0; i < n; i++) {
+		struct span sp = span_at(c, off, len, i);
+
+		if (write && ok)
+			state_write_done(c->state, sp.chunk, sp.first, sp.n);
+		end_io(c, sp.chunk);
+	}
+}
+
+/* ---- FLUSH ----------------------------------------------------------- */
+
+uint64_t cache_sync_request(struct cache *c, unsigned qid)
+{
+	uint64_t t = atomic_fetch_add(&c->mbox[qid].sync_asked, 1) + 1;
+
+	kick(c->sync_fd);
+	return t;
+}
+
+int cache_sync_result(struct cache *c, unsigned qid, uint64_t ticket)
+{
+	struct mailbox *m = &c->mbox[qid];
+
+	if (atomic_load(&m->sync_done) < ticket)
+		return 1;
+	return atomic_load(&m->sync_result[ticket % c->cfg.depth]);
+}
+
+/*
+ * One pass answers every FLUSH asked before it began: group commit. A
+ * pass that fails fails exactly its own tickets.
+ */
+static void *sync_main(void *arg)
+{
+	struct cache *c = arg;
+	uint64_t asked[c->cfg.nr_queues];
+
+	while (!atomic_load(&c->stopping)) {
+		uint64_t v;
+		bool any = false;
+		int r;
+
+		if (read(c->sync_fd, &v, sizeof(v)) < 0 && errno != EINTR)
+			break;
+		for (unsigned i = 0; i < c->cfg.nr_queues; i++) {
+			asked[i] = atomic_load(&c->mbox[i].sync_asked);
+			any |= asked[i] != atomic_load(&c->mbox[i].sync_done);
+		}
+		if (!any)
+			continue;
+		r = journal_sync(c->journal, c->cfg.cache_fd);
+		if (r < 0)
+			log_error_errno(r, "export %s: FLUSH: sync the cache", c->name);
+		for (unsigned i = 0; i < c->cfg.nr_queues; i++) {
+			struct mailbox *m = &c->mbox[i];
+
+			for (uint64_t t = atomic_load(&m->sync_done) + 1; t <= asked[i]; t++)
+				atomic_store(&m->sync_result[t % c->cfg.depth], r < 0 ? -EIO : 0);
+			atomic_store(&m->sync_done, asked[i]);
+			kick(m->kick_fd);
+		}
+	}
+	return NULL;
+}
+
+/* ---- open and close -------------------------------------------------- */
+
+static void free_cache(struct cache *c)
+{
+	if (c->mbox) {
+		for (unsigned i = 0; i < c->cfg.nr_queues; i++) {
+			if (c->mbox[i].kick_fd >= 0)
+				close(c->mbox[i].kick_fd);
+			free(c->mbox[i].sync_result);
+		}
+		free(c->mbox);
+	}
+	for (int i = 0; i < 2; i++)
+		if (c->fill_pipe[i] >= 0)
+			close(c->fill_pipe[i]);
+	if (c->sync_fd >= 0)
+		close(c->sync_fd);
+	if (c->store)
+		store_close(c->store);
+	journal_close(c->journal);
+	state_close(c->state);
+	manifest_free(&c->manifest);
+	pthread_mutex_destroy(&c->manifest_lock);
+	free(c->fill_pending);
+	free(c->fill_failed);
+	free(c->fetch_threads);
+	free(c->name);
+	free(c);
+}
+
+static int open_files(struct cache *c)
+{
+	bool reused;
+	int r;
+
+	r = state_open(c->cfg.table_path, c->cfg.size, c->cfg.chunk_size, &c->state, &reused);
+	if (r < 0)
+		return r;
+	c->nchunks = state_chunks(c->state);
+	if (!reused)
+		log_info("export %s: state table %s started afresh; restoring it from %s", c->name,
+			 c->cfg.table_path, c->cfg.journal_path);
+	return journal_open(c->cfg.journal_path, c->state, !reused, &c->journal);
+}
+
+static int make_channels(struct cache *c)
+{
+	c->mbox = calloc(c->cfg.nr_queues, sizeof(*c->mbox));
+	c->fill_pending = calloc(c->nchunks, 1);
+	c->fill_failed = calloc(c->nchunks, 1);
+	if (!c->mbox || !c->fill_pending || !c->fill_failed)
+		return -ENOMEM;
+	for (unsigned i = 0; i < c->cfg.nr_queues; i++)
+		c->mbox[i].kick_fd = -1;
+	for (unsigned i = 0; i < c->cfg.nr_queues; i++) {
+		c->mbox[i].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		c->mbox[i].sync_result = calloc(c->cfg.depth, sizeof(*c->mbox[i].sync_result));
+		if (c->mbox[i].kick_fd < 0 || !c->mbox[i].sync_result)
+			return -ENOMEM;
+	}
+	c->sync_fd = eventfd(0, EFD_CLOEXEC);
+	if (c->sync_fd < 0)
+		return -errno;
+	if (pipe2(c->fill_pipe, O_CLOEXEC) < 0)
+		return -errno;
+	/* Queue threads must never block on it; fetchers may. */
+	if (fcntl(c->fill_pipe[1], F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	/* Room for a request per chunk of a large export; the flag dedupes. */
+	fcntl(c->fill_pipe[1], F_SETPIPE_SZ, 1 << 20);
+	return 0;
+}
+
+int cache_open(const struct cache_config *cfg, struct cache **out)
+{
+	struct cache *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->cfg = *cfg;
+	c->fill_pipe[0] = c->fill_pipe[1] = c->sync_fd = -1;
+	pthread_mutex_init(&c->manifest_lock, NULL);
+	c->name = strdup(cfg->name);
+	if (!c->name) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = open_files(c);
+	if (r < 0)
+		goto fail;
+	r = make_channels(c);
+	if (r < 0) {
+		log_error_errno(r, "export %s: cache channels", c->name);
+		goto fail;
+	}
+	r = store_open(cfg->store_url, cfg->store, &c->store);
+	if (r < 0)
+		goto fail;
+	r = cache_manifest_load(c);
+	if (r < 0)
+		goto fail;
+	r = -pthread_create(&c->sync_thread, NULL, sync_main, c);
+	if (r < 0) {
+		log_error_errno(r, "export %s: start the sync thread", c->name);
+		goto fail;
+	}
+	c->sync_started = true;
+	r = cache_fetch_start(c);
+	if (r == 0)
+		r = cache_flush_start(c);
+	if (r < 0) {
+		cache_close(c, false);
+		return r;
+	}
+	*out = c;
+	return 0;
+fail:
+	free_cache(c);
+	return r;
+}
+
+int cache_close(struct cache *c, bool flush)
+{
+	int r;
+
+	if (!c)
+		return 0;
+	r = cache_flush_stop(c, flush);
+	cache_fetch_stop(c);
+	/* Everything acknowledged is durable in the cache before we go. */
+	if (c->journal) {
+		int sr = journal_sync(c->journal, c->cfg.cache_fd);
+
+		if (sr < 0) {
+			log_error_errno(sr, "export %s: sync the cache", c->name);
+			r = r < 0 ? r : sr;
+		}
+	}
+	atomic_store(&c->stopping, true);
+	if (c->sync_started) {
+		kick(c->sync_fd);
+		pthread_join(c->sync_thread, NULL);
+	}
+	free_cache(c);
+	return r;
+}

@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The flusher thread: uploads dirty chunks and keeps the cache within its
+ * budget.
+ *
+ * A pass takes the chunks due (all dirty ones when the dirty bytes are
+ * over the limit or a full flush is asked for, else those dirty for
+ * about flush_age), and for each notes its generation, reads it from the
+ * cache file, and compresses it into a pack; an all-zero chunk becomes
+ * a zero entry instead. The pack goes up first, then the manifest object
+ * that points at it; only then does the in-memory manifest (which cold
+ * reads use) change, and each chunk is marked clean with the generation
+ * it was read at, so a chunk written meanwhile stays dirty (state.h).
+ * A chunk whose pages are not all in the cache is filled first.
+ *
+ * Eviction, after each pass: while the cache file holds more than its
+ * budget, the least recently used clean chunks are taken, journaled as
+ * empty, and punched out of the file.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/falloc.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+/* A pack closes once it holds this much (compressed). */
+#define PACK_TARGET (32U << 20)
+/* A base is written after this many deltas. */
+#define DELTAS_PER_BASE 64
+/* After a failed upload, wait this long before the next pass. */
+#define RETRY_MS 5000
+/*
+ * zlib's fastest level: most of the ratio of the default at several times
+ * the speed, and the flusher must keep up with the writers.
+ */
+#define FLUSH_ZLIB_LEVEL 1
+/* Evict down to this share of the budget, so eviction runs in batches. */
+#define EVICT_LOW_PERCENT 90
+
+struct flusher {
+	struct cache *c;
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+	bool last;	/* the final flush of cache_flush_stop runs despite stop */
+	int stop_fd;
+	unsigned char *aged; /* per chunk: dirty at the previous tick */
+	uint8_t *raw;	     /* one chunk */
+	uint8_t *pack;	     /* the pack being built */
+	size_t pack_cap;
+	struct manifest_entry *entries;
+	uint64_t *gens;
+	uint64_t deltas_since_base;
+};
+
+/* ---- the manifest ---------------------------------------------------- */
+
+static int get_object(struct cache *c, const char *key, struct store_req *req)
+{
+	*req = (struct store_req){ .op = STORE_GET, .key = key };
+	int r = store_call(c->store, req);
+
+	if (r < 0)
+		log_error_errno(r, "export %s: %s", c->name, req->error);
+	return r;
+}
+
+static int list_keys(struct cache *c, const char *prefix, struct store_req *req)
+{
+	*req = (struct store_req){ .op = STORE_LIST, .key = prefix };
+	int r = store_call(c->store, req);
+
+	if (r < 0)
+		log_error_errno(r, "export %s: %s", c->name, req->error);
+	return r;
+}
+
+static int apply_object(struct cache *c, enum manifest_kind kind, uint64_t seq)
+{
+	struct manifest_header h;
+	_cleanup_free_ struct manifest_entry *e = NULL;
+	struct store_req req;
+	char key[64], why[160];
+	int r;
+
+	manifest_key(kind, seq, key, sizeof(key));
+	r = get_object(c, key, &req);
+	if (r < 0)
+		return r;
+	r = manifest_decode(req.buf, req.got, &h, &e, why, sizeof(why));
+	if (r == 0 && h.seq != seq) {
+		snprintf(why, sizeof(why), "it says it is number %" PRIu64, h.seq);
+		r = -EBADMSG;
+	}
+	if (r == 0)
+		r = manifest_apply(&c->manifest, &h, e, why, sizeof(why));
+	free(req.buf);
+	if (r < 0)
+		return log_error_errno(r, "export %s: manifest object %s: %s", c->name, key, why);
+	return 0;
+}
+
+int cache_manifest_load(struct cache *c)
+{
+	_cleanup_free_ uint64_t *deltas = NULL;
+	_cleanup_free_ char **keys = NULL;
+	struct store_req list;
+	uint64_t base, seq;
+	size_t ndeltas;
+	char why[160];
+	int r;
+
+	r = manifest_init(&c->manifest, c->cfg.size, c->cfg.chunk_size);
+	if (r < 0)
+		return r;
+	r = list_keys(c, "manifest/", &list);
+	if (r < 0)
+		return r;
+	keys = calloc(list.nobjects + 1, sizeof(*keys));
+	if (!keys) {
+		store_list_free(&list);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < list.nobjects; i++)
+		keys[i] = list.objects[i].key;
+	r = manifest_plan(keys, list.nobjects, &base, &deltas, &ndeltas, why, sizeof(why));
+	store_list_free(&list);
+	if (r < 0)
+		return log_error_errno(r, "export %s: manifest in %s: %s", c->name,
+				       store_url(c->store), why);
+	if (base)
+		r = apply_object(c, MANIFEST_BASE, base);
+	for (size_t i = 0; r == 0 && i < ndeltas; i++)
+		r = apply_object(c, MANIFEST_DELTA, deltas[i]);
+	if (r < 0)
+		return r;
+	/* A pack uploaded before a crash, never referenced: never reuse its number. */
+	r = list_keys(c, "packs/", &list);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < list.nobjects; i++)
+		if (!pack_parse_key(list.objects[i].key, &seq) && seq >= c->manifest.next_pack)
+			c->manifest.next_pack = seq + 1;
+	store_list_free(&list);
+	log_info("export %s: manifest %" PRIu64 " from %s (%zu deltas after base %" PRIu64
+		 "), next pack %" PRIu64, c->name, c->manifest.seq, store_url(c->store), ndeltas,
+		 base, c->manifest.next_pack);
+	return 0;
+}
+
+/* ---- a pass ---------------------------------------------------------- */
+
+static int put_object(struct cache *c, const char *key, const void *body, size_t len)
+{
+	struct store_req req = { .op = STORE_PUT, .key = key, .body = body, .body_len = len };
+	int r = store_call(c->store, &req);
+
+	if (r < 0)
+		log_error_errno(r, "export %s: %s", c->name, req.error);
+	return r;
+}
+
+/*
+ * Add chunk to the pack being built, as of now. 1 if added, 0 if it
+ * must wait (busy, or its pages need filling first), or a negative errno.
+ */
+static int add_chunk(struct flusher *f, uint64_t chunk, uint32_t n, size_t *pack_len)
+{
+	struct cache *c = f->c;
+	uint32_t pages = state_chunk_pages(c->state, chunk);
+	size_t len = (size_t)pages * STATE_PAGE;
+	ssize_t got;
+	uint64_t gen;
+
+	if (!state_io_begin(c->state, chunk))
+		return 0;
+	if (!state_present(c->state, chunk, 0, pages)) {
+		/* Partly in the cache: the rest comes from the store first. */
+		state_io_end(c->state, chunk);
+		cache_request_fill(c, chunk);
+		return 0;
+	}
+	gen = state_gen(c->state, chunk);
+	got = pread(c->cfg.cache_fd, f->raw, len, (off_t)(chunk * c->cfg.chunk_size));
+	state_io_end(c->state, chunk);
+	if (got < 0 || (size_t)got != len)
+		return log_error_errno(got < 0 ? -errno : -EIO, "export %s: read chunk %" PRIu64
+				       " for upload", c->name, chunk);
+	f->gens[n] = gen;
+	f->entries[n] = (struct manifest_entry){ .chunk = chunk };
+	if (pack_all_zero(f->raw, len))
+		return 1;
+	long rec = pack_encode_record(chunk, f->raw, (uint32_t)len, FLUSH_ZLIB_LEVEL,
+				      f->pack + *pack_len, f->pack_cap - *pack_len,
+				      &f->entries[n].ref.crc);
+	if (rec < 0)
+		return log_error_errno((int)rec, "export %s: compress chunk %" PRIu64, c->name,
+				       chunk);
+	f->entries[n].ref.pack = c->manifest.next_pack;
+	f->entries[n].ref.offset = *pack_len;
+	f->entries[n].ref.len = (uint32_t)rec;
+	*pack_len += (size_t)rec;
+	return 1;
+}
+
+/* The manifest object for n new entries: a delta, or a base now and then. */
+static int put_manifest(struct flusher *f, uint32_t n, uint64_t next_pack)
+{
+	struct cache *c = f->c;
+	/* The object's header; as a delta it also moves the state in memory. */
+	struct manifest_header h = {
+		.kind = MANIFEST_DELTA,
+		.seq = c->manifest.seq + 1,
+		.prev_seq = c->manifest.seq,
+		.size = c->cfg.size,
+		.chunk_size = c->cfg.chunk_size,
+		.count = n,
+		.next_pack = next_pack,
+	};
+	struct manifest_header as_delta = h;
+	_cleanup_free_ void *buf = NULL;
+	char key[64], why[160];
+	size_t len = 0;
+	int r;
+
+	if (c->manifest.seq == 0 || f->deltas_since_base >= DELTAS_PER_BASE) {
+		struct manifest next = c->manifest;
+
+		/* The base is the state after this pass: build it on a copy. */
+		next.refs = malloc(next.nchunks * sizeof(*next.refs));
+		if (!next.refs)
+			return -ENOMEM;
+		memcpy(next.refs, c->manifest.refs, next.nchunks * sizeof(*next.refs));
+		h.kind = MANIFEST_BASE;
+		h.prev_seq = 0;
+		r = manifest_apply(&next, &as_delta, f->entries, why, sizeof(why));
+		if (r == 0)
+			r = manifest_encode_base(&next, h.seq, &buf, &len);
+		manifest_free(&next);
+	} else {
+		len = manifest_encoded_size(n);
+		buf = malloc(len);
+		r = buf ? manifest_encode(&h, f->entries, buf, len) : -ENOMEM;
+	}
+	if (r < 0)
+		return log_error_errno(r, "export %s: encode manifest %" PRIu64, c->name, h.seq);
+	manifest_key(h.kind, h.seq, key, sizeof(key));
+	r = put_object(c, key, buf, len);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&c->manifest_lock);
+	r = manifest_apply(&c->manifest, &as_delta, f->entries, why, sizeof(why));
+	pthread_mutex_unlock(&c->manifest_lock);
+	if (r < 0)
+		return log_error_errno(r, "export %s: manifest %" PRIu64 ": %s", c->name, h.seq,
+				       why);
+	f->deltas_since_base = h.kind == MANIFEST_BASE ? 0 : f->deltas_since_base + 1;
+	return 0;
+}
+
+/* Upload the chunks in due (n of them, ascending); returns how many went. */
+static int flush_batch(struct flusher *f, const uint64_t *due, uint64_t ndue, uint64_t *done)
+{
+	struct cache *c = f->c;
+	uint64_t pack_seq = c->manifest.next_pack, i;
+	size_t pack_len = 0;
+	uint32_t n = 0;
+	char key[64];
+	int r = 0;
+
+	/* An upgrade or restart waits on this thread: stop between chunks. */
+	for (i = 0; i < ndue && pack_len < PACK_TARGET && (f->last || !atomic_load(&f->stop));
+	     i++) {
+		r = add_chunk(f, due[i], n, &pack_len);
+		if (r < 0)
+			break;
+		n += (uint32_t)r;
+	}
+	*done = i;
+	if (r < 0 || n == 0)
+		return r < 0 ? r : 0;
+	if (pack_len) {
+		pack_key(pack_seq, key, sizeof(key));
+		r = put_object(c, key, f->pack, pack_len);
+		if (r < 0)
+			return r;
+	}
+	r = put_manifest(f, n, pack_len ? pack_seq + 1 : pack_seq);
+	if (r < 0)
+		return r;
+	for (uint32_t k = 0; k < n; k++)
+		state_mark_clean(c->state, f->entries[k].chunk, f->gens[k]);
+	return (int)n;
+}
+
+/*
+ * Dirty chunks due now, ascending: all of them, or those that were dirty
+ * at the last tick too. A tick also ages what is dirty now.
+ */
+static uint64_t collect_due(struct flusher *f, bool all, bool tick, uint64_t *due)
+{
+	struct cache *c = f->c;
+	uint64_t n = 0;
+
+	for (uint64_t ch = 0; ch < c->nchunks; ch++) {
+		bool dirty = state_dirty(c->state, ch);
+
+		if (dirty && (all || (tick && f->aged[ch])))
+			due[n++] = ch;
+		if (tick)
+			f->aged[ch] = dirty;
+	}
+	return n;
+}
+
+static int flush_pass(struct flusher *f, bool all, bool tick)
+{
+	struct cache *c = f->c;
+	_cleanup_free_ uint64_t *due = malloc(c->nchunks * sizeof(*due));
+	uint64_t n, at = 0, step;
+	int r = 0;
+
+	if (!due)
+		return -ENOMEM;
+	n = collect_due(f, all, tick, due);
+	while (at < n && r >= 0 && (f->last || !atomic_load(&f->stop))) {
+		r = flush_batch(f, due + at, n - at, &step);
+		at += step;
+	}
+	return r < 0 ? r : 0;
+}
+
+/* ---- eviction -------------------------------------------------------- */
+
+struct lru {
+	uint64_t last_use;
+	uint64_t chunk;
+};
+
+static int cmp_lru(const void *a, const void *b)
+{
+	const struct lru *x = a, *y = b;
+
+	return x->last_use < y->last_use ? -1 : x->last_use > y->last_use;
+}
+
+static void evict_one(struct cache *c, uint64_t chunk)
+{
+	int r;
+
+	cache_take_chunk(c, chunk);
+	/* Written since it was picked: it stays. */
+	if (state_dirty(c->state, chunk)) {
+		state_excl_release(c->state, chunk);
+		return;
+	}
+	state_evicted(c->state, chunk);
+	r = journal_evict(c->journal, chunk);
+	if (r == 0 && fallocate(c->cfg.cache_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				(off_t)(chunk * c->cfg.chunk_size), (off_t)c->cfg.chunk_size) < 0)
+		r = -errno;
+	state_excl_release(c->state, chunk);
+	if (r < 0)
+		log_warn_errno(r, "export %s: evict chunk %" PRIu64, c->name, chunk);
+	cache_kick_all(c);
+}
+
+static void evict(struct flusher *f)
+{
+	struct cache *c = f->c;
+	uint64_t budget = c->cfg.cache_budget ? c->cfg.cache_budget : c->cfg.size;
+	uint64_t low = budget / 100 * EVICT_LOW_PERCENT, held, n = 0;
+	struct state_totals t;
+	_cleanup_free_ struct lru *cand = NULL;
+	uint64_t missing[1];
+
+	state_totals(c->state, &t);
+	held = t.present_pages * STATE_PAGE;
+	if (held <= budget)
+		return;
+	cand = malloc(c->nchunks * sizeof(*cand));
+	if (!cand)
+		return;
+	for (uint64_t ch = 0; ch < c->nchunks; ch++) {
+		state_missing(c->state, ch, missing, 1);
+		if (!state_dirty(c->state, ch) && !atomic_load(&c->fill_pending[ch]) &&
+		    (missing[0] & 1) == 0)
+			cand[n++] = (struct lru){ state_last_use(c->state, ch), ch };
+	}
+	qsort(cand, n, sizeof(*cand), cmp_lru);
+	for (uint64_t i = 0; i < n && held > low && !atomic_load(&f->stop); i++) {
+		uint32_t pages = state_chunk_pages(c->state, cand[i].chunk);
+
+		evict_one(c, cand[i].chunk);
+		held = held > (uint64_t)pages * STATE_PAGE ? held - (uint64_t)pages * STATE_PAGE : 0;
+	}
+}
+
+/* ---- the thread ------------------------------------------------------ */
+
+/* How often the flusher looks at the dirty total between its ticks. */
+#define POLL_MS 100
+
+static void *flush_main(void *arg)
+{
+	struct flusher *f = arg;
+	struct cache *c = f->c;
+	uint64_t tick = c->cfg.flush_age_ms ? c->cfg.flush_age_ms / 2 : 5000;
+	uint64_t next_tick = tick, waited = 0, retry_at = 0;
+
+	while (!atomic_load(&f->stop)) {
+		struct pollfd pfd = { .fd = f->stop_fd, .events = POLLIN };
+		bool over = state_dirty_pages(c->state) * STATE_PAGE > c->cfg.dirty_limit;
+		int r = 0;
+
+		if (poll(&pfd, 1, POLL_MS) < 0 && errno != EINTR)
+			break;
+		waited += POLL_MS;
+		if (atomic_load(&f->stop))
+			break;
+		/* Ticks age the dirty chunks; over the limit, everything goes now. */
+		if (waited >= retry_at && (over || waited >= next_tick)) {
+			r = flush_pass(f, over, waited >= next_tick);
+			if (waited >= next_tick)
+				next_tick = waited + tick;
+			retry_at = r < 0 ? waited + RETRY_MS : 0;
+			evict(f);
+		}
+	}
+	return NULL;
+}
+
+int cache_flush_start(struct cache *c)
+{
+	struct flusher *f = calloc(1, sizeof(*f));
+	size_t max_entries = PACK_TARGET / PACK_RECORD_HEADER + 1;
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	c->flusher = f;
+	f->c = c;
+	f->stop_fd = eventfd(0, EFD_CLOEXEC);
+	f->aged = calloc(c->nchunks, 1);
+	f->raw = malloc(c->cfg.chunk_size);
+	/* Room for the target plus one more record, whatever it compresses to. */
+	f->pack_cap = PACK_TARGET + pack_record_bound(c->cfg.chunk_size);
+	f->pack = malloc(f->pack_cap);
+	f->entries = calloc(max_entries, sizeof(*f->entries));
+	f->gens = calloc(max_entries, sizeof(*f->gens));
+	if (f->stop_fd < 0 || !f->aged || !f->raw || !f->pack || !f->entries || !f->gens)
+		return log_error_errno(-ENOMEM, "export %s: flusher", c->name);
+	r = -pthread_create(&f->thread, NULL, flush_main, f);
+	if (r < 0)
+		return log_error_errno(r, "export %s: start the flusher", c->name);
+	f->started = true;
+	return 0;
+}
+
+int cache_flush_stop(struct cache *c, bool flush)
+{
+	struct flusher *f = c->flusher;
+	uint64_t one = 1;
+	int r = 0;
+
+	if (!f)
+		return 0;
+	if (f->started) {
+		atomic_store(&f->stop, true);
+		(void)!write(f->stop_fd, &one, sizeof(one));
+		pthread_join(f->thread, NULL);
+	}
+	/*
+	 * The last flush runs here, the fetchers still up to complete partly
+	 * cached chunks; a chunk that cannot be had stops it after a few rounds.
+	 */
+	f->last = true;
+	for (int round = 0; flush && f->started && round < 10 && r == 0; round++) {
+		struct state_totals t;
+
+		state_totals(c->state, &t);
+		if (t.dirty_chunks == 0)
+			break;
+		r = flush_pass(f, true, false);
+		if (r == 0 && round) {
+			struct timespec ts = { .tv_nsec = 100000000L };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (flush && r == 0) {
+		struct state_totals t;
+
+		state_totals(c->state, &t);
+		if (t.dirty_chunks)
+			r = log_error_errno(-EAGAIN, "export %s: %" PRIu64 " chunks still dirty after "
+					    "the last flush", c->name, t.dirty_chunks);
+	}
+	if (f->stop_fd >= 0)
+		close(f->stop_fd);
+	free(f->aged);
+	free(f->raw);
+	free(f->pack);
+	free(f->entries);
+	free(f->gens);
+	free(f);
+	c->flusher = NULL;
+	return r;
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the parts of the cache (cache.c, fetch.c, flush.c) share; not for
+ * the rest of the worker, which uses cache.h.
+ */
+#ifndef GLIDEFS_CACHE_INTERNAL_H
+#define GLIDEFS_CACHE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "format/manifest.h"
+#include "journal.h"
+#include "state.h"
+#include "store/store.h"
+
+/* Where the cache's threads answer one queue. */
+struct mailbox {
+	int kick_fd; /* eventfd the queue polls */
+	/* FLUSH tickets: the queue takes them, the sync thread answers in order. */
+	_Atomic uint64_t sync_asked; /* written by the queue thread */
+	_Atomic uint64_t sync_done;  /* written by the sync thread */
+	/* Result per ticket % depth, written before sync_done passes it. */
+	_Atomic int *sync_result;
+};
+
+struct cache {
+	struct cache_config cfg; /* read-only after open */
+	char *name;
+	struct state *state;
+	struct journal *journal;
+	struct store *store;
+	struct mailbox *mbox; /* nr_queues */
+	uint64_t nchunks;
+
+	/* Per chunk: a fill is asked for / the last fill failed. Atomics. */
+	_Atomic unsigned char *fill_pending;
+	_Atomic unsigned char *fill_failed;
+	int fill_pipe[2]; /* chunk numbers, queue threads -> fetchers */
+
+	/* The manifest: fetchers read it, the flusher changes it. */
+	pthread_mutex_t manifest_lock;
+	struct manifest manifest;
+
+	int sync_fd; /* eventfd: a FLUSH waits */
+	atomic_bool stopping;	    /* the sync thread's */
+	atomic_bool stopping_fetch; /* the fetchers': drop what is asked */
+	pthread_t sync_thread;
+	bool sync_started;
+	pthread_t *fetch_threads;
+	unsigned fetchers_started;
+	struct flusher *flusher; /* flush.c's */
+};
+
+/* Make every queue look again (a fill or an eviction ended). */
+void cache_kick_all(struct cache *c);
+
+/* Take the chunk for a fill or eviction, waiting out the I/O in flight. */
+void cache_take_chunk(struct cache *c, uint64_t chunk);
+
+/* Ask the fetchers to fill chunk, unless that is asked already. */
+int cache_request_fill(struct cache *c, uint64_t chunk);
+
+int cache_fetch_start(struct cache *c);
+void cache_fetch_stop(struct cache *c);
+/* Fill the missing pages of chunk, which the caller holds exclusively. */
+int cache_fill_chunk(struct cache *c, uint64_t chunk, void *buf, void *rec, size_t rec_cap);
+
+int cache_manifest_load(struct cache *c);
+int cache_flush_start(struct cache *c);
+int cache_flush_stop(struct cache *c, bool flush);
+
+#endif
