@@ -42,6 +42,8 @@ static void usage(FILE *f)
 		"  list [--json]         list exports\n"
 		"  status NAME [--json]  show one export, as the kernel sees it\n"
 		"  delete NAME           stop an export and remove it with its cache\n"
+		"  flush NAME [--json]   upload everything dirty to the object store; waits,\n"
+		"                        showing progress on a terminal\n"
 		"  restart NAME          a failed export: try again (after a crash loop);\n"
 		"                        a live one: replace its worker without failing I/O\n"
 		"  upgrade NAME|--all [--binary PATH]\n"
@@ -67,9 +69,15 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
+/*
+ * A request that reports progress (flush) gets frames before its answer:
+ * each goes to this, the answer is the one that says done.
+ */
+typedef void (*progress_fn)(const Glidefs__Control__Response *resp);
+
 /* One request and its answer; quiet leaves the failure messages to the caller. */
 static int exchange(const Glidefs__Control__Request *req, Glidefs__Control__Response **out,
-		    bool quiet)
+		    bool quiet, progress_fn progress)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
@@ -89,8 +97,19 @@ static int exchange(const Glidefs__Control__Request *req, Glidefs__Control__Resp
 		return EXIT_UNREACHABLE;
 	}
 	r = frame_send(fd, &req->base);
-	if (r >= 0)
-		r = frame_recv(fd, &glidefs__control__response__descriptor, &m);
+	for (;;) {
+		if (r >= 0)
+			r = frame_recv(fd, &glidefs__control__response__descriptor, &m);
+		if (r < 0 || !progress)
+			break;
+		const Glidefs__Control__Response *resp = (Glidefs__Control__Response *)m;
+
+		if (resp->error < 0 || !resp->flush || resp->flush->done)
+			break;
+		progress(resp);
+		protobuf_c_message_free_unpacked(m, NULL);
+		m = NULL;
+	}
 	if (r < 0) {
 		if (!quiet)
 			fprintf(stderr, "glidectl: talking to glidefsd at %s: %s\n", socket_path,
@@ -110,12 +129,12 @@ static int exchange(const Glidefs__Control__Request *req, Glidefs__Control__Resp
 
 static int call(const Glidefs__Control__Request *req, Glidefs__Control__Response **out)
 {
-	return exchange(req, out, false);
+	return exchange(req, out, false, NULL);
 }
 
 static int call_quiet(const Glidefs__Control__Request *req, Glidefs__Control__Response **out)
 {
-	return exchange(req, out, true);
+	return exchange(req, out, true, NULL);
 }
 
 static const char *kernel_state_name(uint32_t s)
@@ -378,6 +397,64 @@ static int wait_for_new_supervisor(uint64_t old_start_ns)
 	return EXIT_FAILED;
 }
 
+static void mib(char *buf, size_t len, uint64_t bytes)
+{
+	snprintf(buf, len, "%.1f MiB", (double)bytes / (1 << 20));
+}
+
+/* On a terminal, one line that keeps changing; elsewhere only the end. */
+static void flush_progress(const Glidefs__Control__Response *resp)
+{
+	const Glidefs__Control__FlushProgress *p = resp->flush;
+	char sent[32], stored[32], dirty[32];
+
+	if (!isatty(STDERR_FILENO))
+		return;
+	mib(sent, sizeof(sent), p->uploaded_bytes);
+	mib(stored, sizeof(stored), p->stored_bytes);
+	mib(dirty, sizeof(dirty), p->dirty_bytes);
+	fprintf(stderr, "\rflushing: %" PRIu64 " chunks, %s sent (%s stored), %s dirty   ",
+		p->chunks, sent, stored, dirty);
+}
+
+static int cmd_flush(int argc, char **argv)
+{
+	Glidefs__Control__Request req = GLIDEFS__CONTROL__REQUEST__INIT;
+	Glidefs__Control__NameRequest name = GLIDEFS__CONTROL__NAME_REQUEST__INIT;
+	Glidefs__Control__Response *resp = NULL;
+	char sent[32], stored[32], dirty[32];
+	int rc;
+
+	if (parse_json_flag(argc, argv, 1) < 0)
+		return usage_error("%s", "usage: glidectl flush [--json] NAME");
+	name.name = argv[optind];
+	req.op_case = GLIDEFS__CONTROL__REQUEST__OP_FLUSH;
+	req.flush = &name;
+	rc = exchange(&req, &resp, false, flush_progress);
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "\r\033[K");
+	if (resp && resp->flush) {
+		const Glidefs__Control__FlushProgress *p = resp->flush;
+
+		mib(sent, sizeof(sent), p->uploaded_bytes);
+		mib(stored, sizeof(stored), p->stored_bytes);
+		mib(dirty, sizeof(dirty), p->dirty_bytes);
+		if (json) {
+			printf("{\"name\":");
+			json_string(name.name);
+			printf(",\"chunks\":%" PRIu64 ",\"uploaded_bytes\":%" PRIu64
+			       ",\"stored_bytes\":%" PRIu64 ",\"dirty_bytes\":%" PRIu64
+			       ",\"ok\":%s}\n", p->chunks, p->uploaded_bytes, p->stored_bytes,
+			       p->dirty_bytes, rc == EXIT_OK ? "true" : "false");
+		} else if (rc == EXIT_OK)
+			printf("%s: flushed %" PRIu64 " chunks, %s (%s in the store); %s dirty now\n",
+			       name.name, p->chunks, sent, stored, dirty);
+	}
+	if (resp)
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return rc;
+}
+
 static int cmd_upgrade(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -468,5 +545,7 @@ int main(int argc, char **argv)
 		return cmd_named(argc, argv, GLIDEFS__CONTROL__REQUEST__OP_RESTART);
 	if (!strcmp(cmd, "upgrade"))
 		return cmd_upgrade(argc, argv);
+	if (!strcmp(cmd, "flush"))
+		return cmd_flush(argc, argv);
 	return usage_error("unknown command '%s'", cmd);
 }

@@ -101,6 +101,9 @@ struct export {
 
 	export_done_fn done_fn;
 	void *done_ud;
+	/* A flush a client waits on (with done_fn); its last report. */
+	export_progress_fn flush_progress;
+	Glidefs__Control__FlushProgress flush_last;
 };
 
 static void step_add(struct export *ex);
@@ -144,8 +147,52 @@ static void notify(struct export *ex, int err, const char *message)
 void export_forget_waiter(struct supervisor *s, void *userdata)
 {
 	for (struct export *ex = s->exports; ex; ex = ex->next)
-		if (ex->done_fn && ex->done_ud == userdata)
+		if (ex->done_fn && ex->done_ud == userdata) {
 			ex->done_fn = NULL;
+			ex->flush_progress = NULL;
+		}
+}
+
+/* A flush report from the worker: progress, or the end of the flush. */
+static void flush_report(struct export *ex, const Glidefs__Worker__FlushReport *rep)
+{
+	if (!ex->flush_progress || !rep->progress)
+		return; /* nobody waits any more (the client left) */
+	glidefs__control__flush_progress__init(&ex->flush_last);
+	ex->flush_last.dirty_bytes = rep->progress->dirty_bytes;
+	ex->flush_last.uploaded_bytes = rep->progress->uploaded_bytes;
+	ex->flush_last.stored_bytes = rep->progress->stored_bytes;
+	ex->flush_last.chunks = rep->progress->chunks;
+	ex->flush_last.done = rep->progress->done;
+	if (!rep->progress->done)
+		return ex->flush_progress(ex, &ex->flush_last, ex->done_ud);
+	ex->flush_progress = NULL;
+	if (rep->error < 0)
+		log_warn("export %s: flush: %s", ex->rec.name, rep->message ? rep->message : "failed");
+	notify(ex, rep->error < 0 ? rep->error : 0, rep->error < 0 ? rep->message : NULL);
+}
+
+int export_flush(struct export *ex, export_progress_fn progress, export_done_fn fn,
+		 void *userdata, char *why, size_t why_len)
+{
+	int r;
+
+	if (ex->phase != PHASE_LIVE || !ex->worker || ex->done_fn)
+		return snprintf(why, why_len, "export %s is %s; flush needs it live and idle",
+				ex->rec.name, export_phase_name(ex)), -EBUSY;
+	r = worker_send_flush(ex->worker);
+	if (r < 0)
+		return snprintf(why, why_len, "cannot reach the worker: %s", strerror(-r)), r;
+	ex->done_fn = fn;
+	ex->done_ud = userdata;
+	ex->flush_progress = progress;
+	glidefs__control__flush_progress__init(&ex->flush_last);
+	return 0;
+}
+
+const Glidefs__Control__FlushProgress *export_flush_last(const struct export *ex)
+{
+	return &ex->flush_last;
 }
 
 static void set_timer(struct export *ex, uint64_t ms, loop_fn fn)
@@ -353,6 +400,9 @@ static void worker_message(struct worker_proc *w, const Glidefs__Worker__ToSuper
 		ex->phase = PHASE_STARTING;
 		submit(ex, ex->recovering ? UBLK_U_CMD_END_USER_RECOVERY : UBLK_U_CMD_START_DEV,
 		       (uint64_t)ex->worker_pid, NULL, 0, started);
+		break;
+	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_FLUSH:
+		flush_report(ex, msg->flush);
 		break;
 	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_FAILED:
 		snprintf(ex->last_error, sizeof(ex->last_error), "worker: %s",
@@ -723,6 +773,12 @@ void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 	ex->worker = NULL;
 	ex->worker_pid = 0;
 	clear_timer(ex);
+	if (ex->flush_progress) {
+		/* What it uploaded stays uploaded; the rest waits for a new flush. */
+		ex->flush_progress = NULL;
+		notify(ex, -EIO, "the worker died during the flush; run it again once the export "
+		       "is live");
+	}
 	if (ex->stop != STOP_NONE) {
 		log_info("export %s: worker %d %s", ex->rec.name, (int)pid, how);
 		return stop_progress(ex);

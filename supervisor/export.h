@@ -63,6 +63,19 @@ int export_upgrade(struct export *ex, const char *binary, export_done_fn fn, voi
 int export_restart(struct export *ex, export_done_fn fn, void *userdata, char *why,
 		   size_t why_len);
 
+/* How a flush goes: called for each report before the last. */
+typedef void (*export_progress_fn)(struct export *ex, const Glidefs__Control__FlushProgress *p,
+				   void *userdata);
+
+/*
+ * Upload everything the export has dirty to its store (a live export
+ * only); progress as it goes, then fn with the result and the last
+ * progress in export_flush_last().
+ */
+int export_flush(struct export *ex, export_progress_fn progress, export_done_fn fn,
+		 void *userdata, char *why, size_t why_len);
+const Glidefs__Control__FlushProgress *export_flush_last(const struct export *ex);
+
 /* No export is between states and no client waits: safe to re-exec. */
 bool export_all_settled(struct supervisor *s);
 

@@ -72,29 +72,38 @@ static void conn_close(struct conn *c)
 	free(c);
 }
 
-static void reply(struct conn *c, Glidefs__Control__Response *resp)
+/* One frame to the client; false (and the connection closed) if it did not go. */
+static bool send_response(struct conn *c, Glidefs__Control__Response *resp)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
 	size_t len;
 	ssize_t n;
 	int r;
 
-	c->busy = false;
-	/* Every change of the export list ends in a reply, so the status follows here. */
-	notify_exports(c->sup);
 	resp->supervisor_pid = getpid();
 	resp->supervisor_start_ns = srv.start_ns;
 	r = frame_encode(&resp->base, &buf, &len);
 	if (r < 0) {
 		log_error_errno(r, "encode reply");
-		return conn_close(c);
+		conn_close(c);
+		return false;
 	}
 	/* Replies are small; a client that does not read them is dropped. */
 	n = send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n != (ssize_t)len) {
 		log_warn("control client pid %d: reply not delivered; closing", (int)c->peer.pid);
-		return conn_close(c);
+		conn_close(c);
+		return false;
 	}
+	return true;
+}
+
+static void reply(struct conn *c, Glidefs__Control__Response *resp)
+{
+	c->busy = false;
+	/* Every change of the export list ends in a reply, so the status follows here. */
+	notify_exports(c->sup);
+	send_response(c, resp);
 }
 
 static void reply_error(struct conn *c, int err, const char *message)
@@ -144,6 +153,28 @@ static void delete_done(struct export *ex, int err, const char *message, void *u
 	if (err < 0)
 		return reply_error(userdata, err, message);
 	reply_exports(userdata, NULL, 0);
+}
+
+/* A flush under way: a frame per report, the request still open. */
+static void flush_progress(struct export *ex, const Glidefs__Control__FlushProgress *p,
+			   void *userdata)
+{
+	Glidefs__Control__Response resp = GLIDEFS__CONTROL__RESPONSE__INIT;
+
+	resp.flush = (Glidefs__Control__FlushProgress *)p;
+	send_response(userdata, &resp);
+}
+
+static void flush_done(struct export *ex, int err, const char *message, void *userdata)
+{
+	Glidefs__Control__Response resp = GLIDEFS__CONTROL__RESPONSE__INIT;
+	Glidefs__Control__FlushProgress last = *export_flush_last(ex);
+
+	last.done = true;
+	resp.error = err;
+	resp.message = (char *)(err < 0 ? (message ? message : strerror(-err)) : "");
+	resp.flush = &last;
+	reply(userdata, &resp);
 }
 
 static bool in_admin_group(const struct conn *c)
@@ -342,6 +373,7 @@ static void handle(struct conn *c, const Glidefs__Control__Request *req)
 	case GLIDEFS__CONTROL__REQUEST__OP_DELETE:
 	case GLIDEFS__CONTROL__REQUEST__OP_UPGRADE:
 	case GLIDEFS__CONTROL__REQUEST__OP_RESTART:
+	case GLIDEFS__CONTROL__REQUEST__OP_FLUSH:
 		if (!may_change(c))
 			return reply_error(c, -EPERM, "permission denied: changing exports needs root "
 					   "or the admin group (admin_group in glidefs.conf)");
@@ -349,6 +381,13 @@ static void handle(struct conn *c, const Glidefs__Control__Request *req)
 			return handle_create(c, req->create);
 		if (req->op_case == GLIDEFS__CONTROL__REQUEST__OP_UPGRADE)
 			return handle_upgrade(c, req->upgrade);
+		if (req->op_case == GLIDEFS__CONTROL__REQUEST__OP_FLUSH) {
+			ex = find_or_reply(c, req->flush);
+			if (ex && (r = export_flush(ex, flush_progress, flush_done, c, why,
+						    sizeof(why))) < 0)
+				reply_error(c, r, why);
+			return;
+		}
 		if (req->op_case == GLIDEFS__CONTROL__REQUEST__OP_RESTART) {
 			ex = find_or_reply(c, req->restart);
 			if (ex && (r = export_restart(ex, op_done, c, why, sizeof(why))) < 0)

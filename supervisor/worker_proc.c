@@ -230,6 +230,16 @@ int worker_send_stop(struct worker_proc *w)
 	return send_msg(w, &msg);
 }
 
+int worker_send_flush(struct worker_proc *w)
+{
+	Glidefs__Worker__ToWorker msg = GLIDEFS__WORKER__TO_WORKER__INIT;
+	Glidefs__Worker__Flush flush = GLIDEFS__WORKER__FLUSH__INIT;
+
+	msg.msg_case = GLIDEFS__WORKER__TO_WORKER__MSG_FLUSH;
+	msg.flush = &flush;
+	return send_msg(w, &msg);
+}
+
 int worker_send_upgrade(struct worker_proc *w, const char *binary, bool in_place)
 {
 	Glidefs__Worker__ToWorker msg = GLIDEFS__WORKER__TO_WORKER__INIT;

@@ -49,6 +49,9 @@ int worker_send_stop(struct worker_proc *w);
 int worker_send_upgrade(struct worker_proc *w, const char *binary, bool in_place);
 
 /* Start again over the existing channel: the image after an Upgrade. */
+/* Upload everything dirty to the store; FlushReports follow. */
+int worker_send_flush(struct worker_proc *w);
+
 int worker_send_start(struct worker_proc *w, const Glidefs__Worker__Start *start);
 
 /* Close the channel and free w; the process itself is not touched. */

@@ -140,6 +140,10 @@ else
 	vm_row trixie-user-copy-lifecycle trixie user-copy "" tests/vm/lifecycle.sh
 	# systemd's protocols, with systemd's own tools (glidefsd needs ublk).
 	vm_row sid-systemd sid zero-copy "" tests/vm/systemd.sh
+	vm_row trixie-systemd trixie user-copy "" tests/vm/systemd.sh
+	# The object store behind the device: round trip, corruption, eviction.
+	vm_row sid-zero-copy-store sid zero-copy "" tests/vm/store.sh
+	vm_row trixie-user-copy-store trixie user-copy "" tests/vm/store.sh
 fi
 
 echo "make test took $(($(date +%s) - start)) s"

@@ -268,6 +268,9 @@ static bool handle_message(struct worker *w, const Glidefs__Worker__ToWorker *ms
 	case GLIDEFS__WORKER__TO_WORKER__MSG_ADOPT:
 		send_adopted(w);
 		return false;
+	case GLIDEFS__WORKER__TO_WORKER__MSG_FLUSH:
+		cache_flush_request(w->ex.cache);
+		return false;
 	case GLIDEFS__WORKER__TO_WORKER__MSG_UPGRADE:
 		if (!msg->upgrade->binary || !*msg->upgrade->binary ||
 		    strlen(msg->upgrade->binary) >= sizeof(w->upgrade_to)) {
@@ -286,6 +289,43 @@ static bool handle_message(struct worker *w, const Glidefs__Worker__ToWorker *ms
 	}
 }
 
+/* Progress at most every half second; the end always. */
+#define FLUSH_REPORT_NS 500000000LL
+
+static void send_flush_report(struct worker *w)
+{
+	Glidefs__Worker__ToSupervisor msg = GLIDEFS__WORKER__TO_SUPERVISOR__INIT;
+	Glidefs__Worker__FlushReport rep = GLIDEFS__WORKER__FLUSH_REPORT__INIT;
+	Glidefs__Control__FlushProgress prog = GLIDEFS__CONTROL__FLUSH_PROGRESS__INIT;
+	static struct timespec last;
+	struct cache_flush_report r;
+	struct timespec now;
+	char text[160] = "";
+
+	cache_flush_report(w->ex.cache, &r);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!r.done && (now.tv_sec - last.tv_sec) * 1000000000LL + now.tv_nsec - last.tv_nsec <
+			       FLUSH_REPORT_NS)
+		return;
+	last = now;
+	prog.dirty_bytes = r.dirty_bytes;
+	prog.uploaded_bytes = r.uploaded_bytes;
+	prog.stored_bytes = r.stored_bytes;
+	prog.chunks = r.chunks;
+	prog.done = r.done;
+	rep.progress = &prog;
+	if (r.done && r.result < 0) {
+		rep.error = r.result;
+		snprintf(text, sizeof(text), "%s", r.result == -EAGAIN ?
+			 "some chunks could not be uploaded yet (see the worker's log)" :
+			 strerror(-r.result));
+		rep.message = text;
+	}
+	msg.msg_case = GLIDEFS__WORKER__TO_SUPERVISOR__MSG_FLUSH;
+	msg.flush = &rep;
+	send_to_supervisor(&msg);
+}
+
 /*
  * After Ready: serve until told to stop, until SIGTERM, or until the
  * queues end because the device went away. The supervisor going away is
@@ -297,14 +337,15 @@ static int watch(struct worker *w)
 	int ret = 0;
 
 	while (!all_exited(w)) {
-		struct pollfd pfds[4] = {
+		struct pollfd pfds[5] = {
 			{ .fd = w->report_fd, .events = POLLIN },
 			{ .fd = w->signal_fd, .events = POLLIN },
 			{ .fd = w->link.fd, .events = POLLIN },
 			{ .fd = w->link.listen_fd, .events = POLLIN },
+			{ .fd = cache_flush_fd(w->ex.cache), .events = POLLIN },
 		};
 
-		if (poll(pfds, 4, -1) < 0) {
+		if (poll(pfds, 5, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -349,6 +390,8 @@ static int watch(struct worker *w)
 		}
 		if (pfds[3].revents)
 			link_accept(&w->link);
+		if (pfds[4].revents)
+			send_flush_report(w);
 	}
 	return ret;
 }

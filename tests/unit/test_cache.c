@@ -330,6 +330,37 @@ static void test_flush_is_durable_across_a_reboot(void **state)
 	close_env(&e, false);
 }
 
+/* glidectl flush: everything dirty goes up, with progress and a result. */
+static void test_flush_request_reports_and_uploads(void **state)
+{
+	struct env e = open_env(0, 3600 * 1000);
+	struct cache_flush_report rep = { 0 };
+
+	for (unsigned i = 0; i < 6; i++)
+		write_at(&e, (uint64_t)i * MiB, MiB, 30 + i);
+	cache_flush_request(e.c);
+	for (int waits = 0; waits < 100 && !rep.done; waits++) {
+		struct pollfd pfd = { .fd = cache_flush_fd(e.c), .events = POLLIN };
+
+		assert_true(poll(&pfd, 1, 5000) == 1);
+		cache_flush_report(e.c, &rep);
+	}
+	assert_true(rep.done);
+	assert_int_equal(rep.result, 0);
+	assert_int_equal(rep.chunks, 6);
+	assert_int_equal(rep.uploaded_bytes, 6 * MiB);
+	assert_int_equal(rep.dirty_bytes, 0);
+	assert_true(rep.stored_bytes > 0 && rep.stored_bytes <= 6 * MiB + 1024);
+	/* Uploaded, so a new machine sees it without any further flush. */
+	assert_int_equal(cache_close(e.c, false), 0);
+	close(e.fd);
+	lose_cache();
+	e = open_env(0, 3600 * 1000);
+	for (unsigned i = 0; i < 6; i++)
+		expect_pattern(&e, (uint64_t)i * MiB, MiB, 30 + i);
+	close_env(&e, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +369,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_record_is_an_io_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_is_durable_across_a_reboot, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_flush_request_reports_and_uploads, setup,
 						teardown),
 	};
 

@@ -78,4 +78,21 @@ void cache_finish(struct cache *c, bool write, uint64_t off, uint64_t len, bool 
 uint64_t cache_sync_request(struct cache *c, unsigned qid);
 int cache_sync_result(struct cache *c, unsigned qid, uint64_t ticket);
 
+/*
+ * glidectl flush: upload every chunk dirty now. Its progress and its end
+ * make cache_flush_fd readable; cache_flush_report says where it stands
+ * (and drains the fd). Main thread only.
+ */
+struct cache_flush_report {
+	uint64_t dirty_bytes;	 /* dirty in the cache now */
+	uint64_t uploaded_bytes; /* chunk bytes this flush sent */
+	uint64_t stored_bytes;	 /* what they took in the store, compressed */
+	uint64_t chunks;
+	bool done;
+	int result;		 /* when done: 0, or why it stopped */
+};
+void cache_flush_request(struct cache *c);
+int cache_flush_fd(const struct cache *c);
+void cache_flush_report(struct cache *c, struct cache_flush_report *out);
+
 #endif

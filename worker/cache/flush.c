@@ -54,7 +54,16 @@ struct flusher {
 	bool started;
 	atomic_bool stop;
 	bool last;	/* the final flush of cache_flush_stop runs despite stop */
-	int stop_fd;
+	int stop_fd;	/* eventfd: stop, or a flush was asked for */
+	/* glidectl flush: asked by the main thread, served by this one. */
+	atomic_uint asked;
+	unsigned served;
+	unsigned char *want; /* per chunk: dirty when the flush was asked, not yet sent */
+	/* What the flush asked last has done; the main thread reads it. */
+	_Atomic uint64_t sent_raw, sent_stored, sent_chunks;
+	atomic_int result;
+	atomic_uint finished; /* equals asked when that flush is over */
+	int report_fd;	      /* eventfd: progress, or the end */
 	unsigned char *aged; /* per chunk: dirty at the previous tick */
 	uint8_t *raw;	     /* one chunk */
 	uint8_t *pack;	     /* the pack being built */
@@ -269,6 +278,13 @@ static int put_manifest(struct flusher *f, uint32_t n, uint64_t next_pack)
 	return 0;
 }
 
+static void report(struct flusher *f)
+{
+	uint64_t one = 1;
+
+	(void)!write(f->report_fd, &one, sizeof(one));
+}
+
 /* Upload the chunks in due (n of them, ascending); returns how many went. */
 static int flush_batch(struct flusher *f, const uint64_t *due, uint64_t ndue, uint64_t *done)
 {
@@ -299,14 +315,24 @@ static int flush_batch(struct flusher *f, const uint64_t *due, uint64_t ndue, ui
 	r = put_manifest(f, n, pack_len ? pack_seq + 1 : pack_seq);
 	if (r < 0)
 		return r;
-	for (uint32_t k = 0; k < n; k++)
-		state_mark_clean(c->state, f->entries[k].chunk, f->gens[k]);
+	for (uint32_t k = 0; k < n; k++) {
+		uint64_t ch = f->entries[k].chunk;
+
+		state_mark_clean(c->state, ch, f->gens[k]);
+		/* Sent as it was after the flush was asked: that one has it. */
+		f->want[ch] = 0;
+		atomic_fetch_add(&f->sent_raw, (uint64_t)state_chunk_pages(c->state, ch) * STATE_PAGE);
+	}
+	atomic_fetch_add(&f->sent_stored, pack_len);
+	atomic_fetch_add(&f->sent_chunks, n);
+	report(f);
 	return (int)n;
 }
 
 /*
  * Dirty chunks due now, ascending: all of them, or those that were dirty
- * at the last tick too. A tick also ages what is dirty now.
+ * at the last tick too, and those an asked flush still wants. A tick also
+ * ages what is dirty now.
  */
 static uint64_t collect_due(struct flusher *f, bool all, bool tick, uint64_t *due)
 {
@@ -316,7 +342,9 @@ static uint64_t collect_due(struct flusher *f, bool all, bool tick, uint64_t *du
 	for (uint64_t ch = 0; ch < c->nchunks; ch++) {
 		bool dirty = state_dirty(c->state, ch);
 
-		if (dirty && (all || (tick && f->aged[ch])))
+		if (!dirty)
+			f->want[ch] = 0; /* sent by an earlier pass, or discarded: done */
+		if (dirty && (all || f->want[ch] || (tick && f->aged[ch])))
 			due[n++] = ch;
 		if (tick)
 			f->aged[ch] = dirty;
@@ -412,6 +440,49 @@ static void evict(struct flusher *f)
 /* How often the flusher looks at the dirty total between its ticks. */
 #define POLL_MS 100
 
+/* Chunks an asked flush still wants. */
+static uint64_t wanted(const struct flusher *f)
+{
+	uint64_t n = 0;
+
+	for (uint64_t ch = 0; ch < f->c->nchunks; ch++)
+		n += f->want[ch];
+	return n;
+}
+
+/*
+ * glidectl flush: every chunk dirty when it was asked goes up (as it is
+ * then or newer). Chunks that cannot go yet (being filled) are tried again
+ * for a while; a store that keeps failing ends it with the error.
+ */
+static void serve_asked(struct flusher *f)
+{
+	struct cache *c = f->c;
+	int r = 0;
+
+	f->served = atomic_load(&f->asked);
+	atomic_store(&f->sent_raw, 0);
+	atomic_store(&f->sent_stored, 0);
+	atomic_store(&f->sent_chunks, 0);
+	for (uint64_t ch = 0; ch < c->nchunks; ch++)
+		f->want[ch] = state_dirty(c->state, ch);
+	for (int round = 0; round < 100 && wanted(f) && !atomic_load(&f->stop); round++) {
+		r = flush_pass(f, false, false);
+		if (r < 0)
+			break;
+		if (wanted(f)) {
+			struct timespec ts = { .tv_nsec = 100000000L };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (r == 0 && wanted(f))
+		r = atomic_load(&f->stop) ? -ECANCELED : -EAGAIN;
+	atomic_store(&f->result, r);
+	atomic_store(&f->finished, f->served);
+	report(f);
+}
+
 static void *flush_main(void *arg)
 {
 	struct flusher *f = arg;
@@ -422,13 +493,20 @@ static void *flush_main(void *arg)
 	while (!atomic_load(&f->stop)) {
 		struct pollfd pfd = { .fd = f->stop_fd, .events = POLLIN };
 		bool over = state_dirty_pages(c->state) * STATE_PAGE > c->cfg.dirty_limit;
+		uint64_t v;
 		int r = 0;
 
 		if (poll(&pfd, 1, POLL_MS) < 0 && errno != EINTR)
 			break;
+		(void)!read(f->stop_fd, &v, sizeof(v));
 		waited += POLL_MS;
 		if (atomic_load(&f->stop))
 			break;
+		if (atomic_load(&f->asked) != f->served) {
+			serve_asked(f);
+			evict(f);
+			continue;
+		}
 		/* Ticks age the dirty chunks; over the limit, everything goes now. */
 		if (waited >= retry_at && (over || waited >= next_tick)) {
 			r = flush_pass(f, over, waited >= next_tick);
@@ -451,15 +529,18 @@ int cache_flush_start(struct cache *c)
 		return -ENOMEM;
 	c->flusher = f;
 	f->c = c;
-	f->stop_fd = eventfd(0, EFD_CLOEXEC);
+	f->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	f->report_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	f->aged = calloc(c->nchunks, 1);
+	f->want = calloc(c->nchunks, 1);
 	f->raw = malloc(c->cfg.chunk_size);
 	/* Room for the target plus one more record, whatever it compresses to. */
 	f->pack_cap = PACK_TARGET + pack_record_bound(c->cfg.chunk_size);
 	f->pack = malloc(f->pack_cap);
 	f->entries = calloc(max_entries, sizeof(*f->entries));
 	f->gens = calloc(max_entries, sizeof(*f->gens));
-	if (f->stop_fd < 0 || !f->aged || !f->raw || !f->pack || !f->entries || !f->gens)
+	if (f->stop_fd < 0 || f->report_fd < 0 || !f->aged || !f->want || !f->raw || !f->pack ||
+	    !f->entries || !f->gens)
 		return log_error_errno(-ENOMEM, "export %s: flusher", c->name);
 	r = -pthread_create(&f->thread, NULL, flush_main, f);
 	if (r < 0)
@@ -509,7 +590,10 @@ int cache_flush_stop(struct cache *c, bool flush)
 	}
 	if (f->stop_fd >= 0)
 		close(f->stop_fd);
+	if (f->report_fd >= 0)
+		close(f->report_fd);
 	free(f->aged);
+	free(f->want);
 	free(f->raw);
 	free(f->pack);
 	free(f->entries);
@@ -517,4 +601,34 @@ int cache_flush_stop(struct cache *c, bool flush)
 	free(f);
 	c->flusher = NULL;
 	return r;
+}
+
+void cache_flush_request(struct cache *c)
+{
+	struct flusher *f = c->flusher;
+	uint64_t one = 1;
+
+	atomic_fetch_add(&f->asked, 1);
+	(void)!write(f->stop_fd, &one, sizeof(one));
+}
+
+int cache_flush_fd(const struct cache *c)
+{
+	return c->flusher->report_fd;
+}
+
+void cache_flush_report(struct cache *c, struct cache_flush_report *out)
+{
+	struct flusher *f = c->flusher;
+	uint64_t v;
+
+	(void)!read(f->report_fd, &v, sizeof(v));
+	*out = (struct cache_flush_report){
+		.dirty_bytes = state_dirty_pages(c->state) * STATE_PAGE,
+		.uploaded_bytes = atomic_load(&f->sent_raw),
+		.stored_bytes = atomic_load(&f->sent_stored),
+		.chunks = atomic_load(&f->sent_chunks),
+		.done = atomic_load(&f->finished) == atomic_load(&f->asked),
+		.result = atomic_load(&f->result),
+	};
 }

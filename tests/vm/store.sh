@@ -1,0 +1,165 @@
+#!/bin/bash
+# The object store behind the device, on a real ublk kernel (inside the VM),
+# with the embedded file:// backend:
+#   - round trip: fio writes a verifiable pattern, glidectl flush uploads
+#     it, the whole local cache is thrown away, and the export, brought up
+#     again on an empty cache, serves every byte from the store alone;
+#   - a corrupted chunk record in the store reads as an I/O error, never
+#     as other data;
+#   - a working set three times the cache budget: fio verifies while the
+#     flusher uploads and eviction punches clean chunks out, and the cache
+#     file stays within its budget;
+#   - a worker SIGKILLed in the middle of a flush: the flush reports it,
+#     the respawned worker has every acknowledged write, the next flush
+#     completes.
+#
+# Prints one "ok - NAME" or "not ok - NAME: why" line per test.
+set -u
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${GLIDEFS_BIN_DIR:-$top/build}
+expect=${GLIDEFS_EXPECT_TRANSPORT:-}
+. "$top/tests/vm/lib.sh"
+
+lib_setup store
+# fio keeps verify state files in its working directory.
+cd "$work" || exit 1
+# Flush often and keep little dirty, so flushes and eviction really happen.
+cat >"$work/glidefs.conf" <<EOF
+dirty_limit = 4M
+flush_interval = 1
+EOF
+start_supervisor --config "$work/glidefs.conf" || { fail supervisor-start "see log"; dump_log; exit 1; }
+
+# fio's own pattern over [0, 40M) of DEVICE: write it, or verify it.
+pattern() { # write|verify DEVICE
+	local mode=(--rw=randwrite --do_verify=0)
+	[ "$1" = verify ] && mode=(--rw=randwrite --verify_only=1)
+	fio --name=pattern --filename="$2" --direct=1 --ioengine=io_uring "${mode[@]}" \
+		--bsrange=4k-256k --iodepth=16 --size=40M --randseed=42 --verify=crc32c \
+		--verify_fatal=1 --eta=never --output="$work/pattern-$1.out"
+}
+
+chunk_dirty_status() { # the flush line's numbers
+	sed -n 's/.*flushed \([0-9]*\) chunks.*/\1/p'
+}
+
+# --- round trip through the store ---------------------------------------
+
+create_or_exit t0 --size 64M
+[ -n "$expect" ] && check_transport t0 "$expect"
+head -c $((1 << 20)) /dev/zero >"$work/zeros"
+if pattern write "$dev" &&
+	dd if="$work/zeros" of="$dev" bs=1M seek=48 oflag=direct conv=fsync status=none &&
+	out=$(ctl flush t0 2>"$work/flush.err") && [ -n "$(chunk_dirty_status <<<"$out")" ]; then
+	pass "fio pattern written and flushed ($out)"
+else
+	fail "write and flush" "$(tail -n 5 "$work/pattern-write.out") ${out:-}"
+	dump_log
+fi
+say "# store: $(find "$state/store/t0" -type f | wc -l) objects, $(du -sk "$state/store/t0" | cut -f1) KiB"
+
+# The cache goes: file, state table, journal; the store and the record stay.
+stop_supervisor
+rm -f "$state"/cache/t0.*
+start_supervisor --config "$work/glidefs.conf" || { fail "restart on an empty cache" "see log"; dump_log; exit 1; }
+dev=$(ctl status t0 --json | json_field device)
+before=$(du -k "$state/cache/t0.cache" | cut -f1)
+if pattern verify "$dev" && cmp <(dd if="$dev" bs=1M skip=48 count=1 iflag=direct status=none) \
+	"$work/zeros"; then
+	after=$(du -k "$state/cache/t0.cache" | cut -f1)
+	pass "every byte back from the store alone (cache file ${before} KiB -> ${after} KiB)"
+else
+	fail "round trip through the store" "$(grep -E 'verify|err' "$work/pattern-verify.out" | head -n 5)"
+	dump_log
+fi
+
+# --- a corrupted record -------------------------------------------------
+
+stop_supervisor
+rm -f "$state"/cache/t0.*
+# The last pack's records are all live (an older one's may be superseded).
+pack=$(find "$state/store/t0/packs" -type f | sort | tail -n 1)
+# Past the first record's 36-byte header: its compressed data.
+printf '\xff\xfe\xfd\xfc' | dd of="$pack" bs=1 seek=200 conv=notrunc status=none
+start_supervisor --config "$work/glidefs.conf" || { fail "restart after corruption" "see log"; exit 1; }
+bad=0
+good=0
+for c in $(seq 0 39); do
+	if dd if="$dev" of=/dev/null bs=1M skip="$c" count=1 iflag=direct status=none 2>/dev/null; then
+		good=$((good + 1))
+	else
+		bad=$((bad + 1))
+	fi
+done
+if [ $bad -ge 1 ] && [ $good -ge 1 ] && grep -q "checksum mismatch" "$log"; then
+	pass "a corrupted record is an I/O error ($bad chunk(s) refused, $good read, logged)"
+else
+	fail "corrupted record" "$bad refused, $good read"
+	dump_log
+fi
+ctl delete t0 >/dev/null || fail "delete t0" "see log"
+
+# --- three times the cache budget -----------------------------------------
+
+create_or_exit t1 --size 48M --cache-size 16M
+if fio --name=big --filename="$dev" --direct=1 --ioengine=io_uring --rw=randwrite \
+	--bsrange=4k-1m --iodepth=16 --numjobs=2 --size=24M --offset_increment=24M \
+	--verify=crc32c --do_verify=1 --verify_fatal=1 --group_reporting --eta=never \
+	--output="$work/big.out" && ! grep -qE 'err= *[1-9]' "$work/big.out"; then
+	ctl flush t1 >/dev/null 2>&1
+	sleep 3 # a flusher tick: eviction trims after the flush
+	# Verify again, now that most of it has to come back from the store.
+	if fio --name=big --filename="$dev" --direct=1 --ioengine=io_uring --rw=randwrite \
+		--bsrange=4k-1m --iodepth=16 --numjobs=2 --size=24M --offset_increment=24M \
+		--verify=crc32c --verify_only=1 --verify_fatal=1 --group_reporting --eta=never \
+		--output="$work/big-verify.out"; then
+		# The budget is kept by the flusher's ticks, so cold reads may pass
+		# it for a tick: measure once it had a couple.
+		sleep 2
+		held=$(du -k "$state/cache/t1.cache" | cut -f1)
+		if [ "$held" -le $((16 * 1024 + 2048)) ]; then
+			pass "48 MiB through a 16 MiB cache: verified, cache file ${held} KiB"
+		else
+			fail "cache budget" "cache file holds ${held} KiB, budget 16384 KiB"
+		fi
+	else
+		fail "verify after eviction" "$(grep -E 'verify|err' "$work/big-verify.out" | head -n 5)"
+		dump_log
+	fi
+else
+	fail "working set over the budget" "$(grep -E 'verify|err' "$work/big.out" | head -n 5)"
+	dump_log
+fi
+ctl delete t1 >/dev/null || fail "delete t1" "see log"
+
+# --- a worker killed in the middle of a flush -------------------------------
+
+# This time the writes stay dirty until the flush is asked for.
+stop_supervisor
+printf 'dirty_limit = 1G\nflush_interval = 3600\n' >"$work/lazy.conf"
+start_supervisor --config "$work/lazy.conf" || { fail "restart lazy" "see log"; exit 1; }
+create_or_exit t2 --size 64M
+pattern write "$dev"
+wpid=$(ctl status t2 --json | json_field worker_pid)
+ctl flush t2 >"$work/flush.out" 2>&1 </dev/null &
+flush_pid=$!
+sleep 0.3
+kill -KILL "$wpid"
+wait $flush_pid
+flush_rc=$?
+for _ in $(seq 100); do
+	[ "$(ctl status t2 --json | json_field state)" = live ] && break
+	sleep 0.1
+done
+if [ $flush_rc = 0 ]; then
+	fail "kill mid-flush" "the flush finished before the kill: $(cat "$work/flush.out")"
+elif pattern verify "$dev" && out=$(ctl flush t2 2>"$work/flush.err"); then
+	pass "worker killed mid-flush (flush said: exit $flush_rc $(head -c 120 "$work/flush.out")); data intact, next flush: $out"
+else
+	fail "kill mid-flush" "$(grep -E 'verify|err' "$work/pattern-verify.out" | head -n 3) ${out:-}"
+	dump_log
+fi
+ctl delete t2 >/dev/null || fail "delete t2" "see log"
+
+lib_finish
