@@ -44,6 +44,8 @@ static void usage(FILE *f)
 		"  delete NAME           stop an export and remove it with its cache\n"
 		"  flush NAME [--json]   upload everything dirty to the object store; waits,\n"
 		"                        showing progress on a terminal\n"
+		"  gc NAME [--json]      delete the export's garbage in the store (older than\n"
+		"                        gc_grace) and rewrite mostly dead packs\n"
 		"  restart NAME          a failed export: try again (after a crash loop);\n"
 		"                        a live one: replace its worker without failing I/O\n"
 		"  upgrade NAME|--all [--binary PATH]\n"
@@ -455,6 +457,44 @@ static int cmd_flush(int argc, char **argv)
 	return rc;
 }
 
+static int cmd_gc(int argc, char **argv)
+{
+	Glidefs__Control__Request req = GLIDEFS__CONTROL__REQUEST__INIT;
+	Glidefs__Control__NameRequest name = GLIDEFS__CONTROL__NAME_REQUEST__INIT;
+	Glidefs__Control__Response *resp = NULL;
+	char freed[32], moved[32];
+	int rc;
+
+	if (parse_json_flag(argc, argv, 1) < 0)
+		return usage_error("%s", "usage: glidectl gc [--json] NAME");
+	name.name = argv[optind];
+	req.op_case = GLIDEFS__CONTROL__REQUEST__OP_GC;
+	req.gc = &name;
+	rc = call(&req, &resp);
+	if (rc == EXIT_OK && resp->gc) {
+		const Glidefs__Control__GcResult *g = resp->gc;
+
+		mib(freed, sizeof(freed), g->bytes_freed);
+		mib(moved, sizeof(moved), g->bytes_rewritten);
+		if (json) {
+			printf("{\"name\":");
+			json_string(name.name);
+			printf(",\"packs_deleted\":%" PRIu64 ",\"bytes_freed\":%" PRIu64
+			       ",\"packs_rewritten\":%" PRIu64 ",\"bytes_rewritten\":%" PRIu64
+			       ",\"manifests_deleted\":%" PRIu64 "}\n", g->packs_deleted,
+			       g->bytes_freed, g->packs_rewritten, g->bytes_rewritten,
+			       g->manifests_deleted);
+		} else {
+			printf("%s: deleted %" PRIu64 " packs (%s), rewrote %" PRIu64 " (%s moved), "
+			       "deleted %" PRIu64 " manifest objects\n", name.name, g->packs_deleted,
+			       freed, g->packs_rewritten, moved, g->manifests_deleted);
+		}
+	}
+	if (resp)
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return rc;
+}
+
 static int cmd_upgrade(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -547,5 +587,7 @@ int main(int argc, char **argv)
 		return cmd_upgrade(argc, argv);
 	if (!strcmp(cmd, "flush"))
 		return cmd_flush(argc, argv);
+	if (!strcmp(cmd, "gc"))
+		return cmd_gc(argc, argv);
 	return usage_error("unknown command '%s'", cmd);
 }

@@ -104,6 +104,8 @@ struct export {
 	/* A flush a client waits on (with done_fn); its last report. */
 	export_progress_fn flush_progress;
 	Glidefs__Control__FlushProgress flush_last;
+	bool gc_waiting; /* a gc a client waits on (with done_fn) */
+	Glidefs__Control__GcResult gc_last;
 };
 
 static void step_add(struct export *ex);
@@ -150,7 +152,17 @@ void export_forget_waiter(struct supervisor *s, void *userdata)
 		if (ex->done_fn && ex->done_ud == userdata) {
 			ex->done_fn = NULL;
 			ex->flush_progress = NULL;
+			ex->gc_waiting = false;
 		}
+}
+
+/* Live, with a worker, and no other client operation under way. */
+static int check_idle(struct export *ex, const char *what, char *why, size_t why_len)
+{
+	if (ex->phase != PHASE_LIVE || !ex->worker || ex->done_fn)
+		return snprintf(why, why_len, "export %s is %s; %s needs it live and idle",
+				ex->rec.name, export_phase_name(ex), what), -EBUSY;
+	return 0;
 }
 
 /* A flush report from the worker: progress, or the end of the flush. */
@@ -175,11 +187,10 @@ static void flush_report(struct export *ex, const Glidefs__Worker__FlushReport *
 int export_flush(struct export *ex, export_progress_fn progress, export_done_fn fn,
 		 void *userdata, char *why, size_t why_len)
 {
-	int r;
+	int r = check_idle(ex, "flush", why, why_len);
 
-	if (ex->phase != PHASE_LIVE || !ex->worker || ex->done_fn)
-		return snprintf(why, why_len, "export %s is %s; flush needs it live and idle",
-				ex->rec.name, export_phase_name(ex)), -EBUSY;
+	if (r < 0)
+		return r;
 	r = worker_send_flush(ex->worker);
 	if (r < 0)
 		return snprintf(why, why_len, "cannot reach the worker: %s", strerror(-r)), r;
@@ -193,6 +204,42 @@ int export_flush(struct export *ex, export_progress_fn progress, export_done_fn 
 const Glidefs__Control__FlushProgress *export_flush_last(const struct export *ex)
 {
 	return &ex->flush_last;
+}
+
+static void gc_report(struct export *ex, const Glidefs__Worker__GcReport *rep)
+{
+	if (!ex->gc_waiting)
+		return;
+	ex->gc_waiting = false;
+	glidefs__control__gc_result__init(&ex->gc_last);
+	if (rep->result) {
+		ex->gc_last.packs_deleted = rep->result->packs_deleted;
+		ex->gc_last.bytes_freed = rep->result->bytes_freed;
+		ex->gc_last.packs_rewritten = rep->result->packs_rewritten;
+		ex->gc_last.bytes_rewritten = rep->result->bytes_rewritten;
+		ex->gc_last.manifests_deleted = rep->result->manifests_deleted;
+	}
+	notify(ex, rep->error < 0 ? rep->error : 0, rep->error < 0 ? rep->message : NULL);
+}
+
+int export_gc(struct export *ex, export_done_fn fn, void *userdata, char *why, size_t why_len)
+{
+	int r = check_idle(ex, "gc", why, why_len);
+
+	if (r < 0)
+		return r;
+	r = worker_send_gc(ex->worker);
+	if (r < 0)
+		return snprintf(why, why_len, "cannot reach the worker: %s", strerror(-r)), r;
+	ex->done_fn = fn;
+	ex->done_ud = userdata;
+	ex->gc_waiting = true;
+	return 0;
+}
+
+const Glidefs__Control__GcResult *export_gc_last(const struct export *ex)
+{
+	return &ex->gc_last;
 }
 
 static void set_timer(struct export *ex, uint64_t ms, loop_fn fn)
@@ -404,6 +451,9 @@ static void worker_message(struct worker_proc *w, const Glidefs__Worker__ToSuper
 	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_FLUSH:
 		flush_report(ex, msg->flush);
 		break;
+	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_GC:
+		gc_report(ex, msg->gc);
+		break;
 	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_FAILED:
 		snprintf(ex->last_error, sizeof(ex->last_error), "worker: %s",
 			 msg->failed->message ? msg->failed->message : "failed");
@@ -443,6 +493,9 @@ static void step_spawn(struct export *ex)
 	start.cache_budget = ex->rec.cache_size ? ex->rec.cache_size : s->cache_size;
 	start.dirty_limit = s->dirty_limit;
 	start.flush_age_ms = s->flush_age_ms;
+	start.gc_interval_ms = s->gc_interval_ms;
+	start.gc_grace_ms = s->gc_grace_ms > 0 ? (uint32_t)s->gc_grace_ms : 0;
+	start.gc_no_grace = s->gc_grace_ms == 0;
 	s3.endpoint = s->s3_endpoint;
 	s3.region = s->s3_region;
 	s3.access_key = s->s3_access_key;
@@ -773,11 +826,11 @@ void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 	ex->worker = NULL;
 	ex->worker_pid = 0;
 	clear_timer(ex);
-	if (ex->flush_progress) {
-		/* What it uploaded stays uploaded; the rest waits for a new flush. */
+	if (ex->flush_progress || ex->gc_waiting) {
+		/* What it did stays done; the rest waits for the next run. */
 		ex->flush_progress = NULL;
-		notify(ex, -EIO, "the worker died during the flush; run it again once the export "
-		       "is live");
+		ex->gc_waiting = false;
+		notify(ex, -EIO, "the worker died under way; run it again once the export is live");
 	}
 	if (ex->stop != STOP_NONE) {
 		log_info("export %s: worker %d %s", ex->rec.name, (int)pid, how);

@@ -76,6 +76,10 @@ int export_flush(struct export *ex, export_progress_fn progress, export_done_fn 
 		 void *userdata, char *why, size_t why_len);
 const Glidefs__Control__FlushProgress *export_flush_last(const struct export *ex);
 
+/* Collect garbage in the export's store now; fn, then export_gc_last(). */
+int export_gc(struct export *ex, export_done_fn fn, void *userdata, char *why, size_t why_len);
+const Glidefs__Control__GcResult *export_gc_last(const struct export *ex);
+
 /* No export is between states and no client waits: safe to re-exec. */
 bool export_all_settled(struct supervisor *s);
 

@@ -120,6 +120,15 @@ static int config_key(void *userdata, const char *key, const char *value, char *
 		if (r < 0)
 			return snprintf(why, why_len, "'%s' is not a size", value), r;
 		*(key[0] == 'c' ? &s->cache_size : &s->dirty_limit) = v;
+	} else if (!strcmp(key, "gc_interval") || !strcmp(key, "gc_grace")) {
+		r = parse_uint(value, key[3] == 'i' ? 1 : 0, 7 * 86400, &v);
+		if (r < 0)
+			return snprintf(why, why_len, "'%s' is not a number of seconds in %s-604800",
+					value, key[3] == 'i' ? "1" : "0"), r;
+		if (key[3] == 'i')
+			s->gc_interval_ms = (uint32_t)v * 1000;
+		else
+			s->gc_grace_ms = (int64_t)v * 1000;
 	} else if (!strcmp(key, "flush_interval")) {
 		r = parse_uint(value, 1, 86400, &v);
 		if (r < 0)
@@ -401,6 +410,8 @@ int main(int argc, char **argv)
 		.respawn_backoff_ms = 100,
 		.dirty_limit = 64 << 20,
 		.flush_age_ms = 30000,
+		.gc_interval_ms = 600000,
+		.gc_grace_ms = -1,
 	};
 	int r;
 

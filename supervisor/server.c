@@ -177,6 +177,17 @@ static void flush_done(struct export *ex, int err, const char *message, void *us
 	reply(userdata, &resp);
 }
 
+static void gc_done(struct export *ex, int err, const char *message, void *userdata)
+{
+	Glidefs__Control__Response resp = GLIDEFS__CONTROL__RESPONSE__INIT;
+	Glidefs__Control__GcResult result = *export_gc_last(ex);
+
+	resp.error = err;
+	resp.message = (char *)(err < 0 ? (message ? message : strerror(-err)) : "");
+	resp.gc = &result;
+	reply(userdata, &resp);
+}
+
 static bool in_admin_group(const struct conn *c)
 {
 	gid_t groups[256];
@@ -374,6 +385,7 @@ static void handle(struct conn *c, const Glidefs__Control__Request *req)
 	case GLIDEFS__CONTROL__REQUEST__OP_UPGRADE:
 	case GLIDEFS__CONTROL__REQUEST__OP_RESTART:
 	case GLIDEFS__CONTROL__REQUEST__OP_FLUSH:
+	case GLIDEFS__CONTROL__REQUEST__OP_GC:
 		if (!may_change(c))
 			return reply_error(c, -EPERM, "permission denied: changing exports needs root "
 					   "or the admin group (admin_group in glidefs.conf)");
@@ -385,6 +397,12 @@ static void handle(struct conn *c, const Glidefs__Control__Request *req)
 			ex = find_or_reply(c, req->flush);
 			if (ex && (r = export_flush(ex, flush_progress, flush_done, c, why,
 						    sizeof(why))) < 0)
+				reply_error(c, r, why);
+			return;
+		}
+		if (req->op_case == GLIDEFS__CONTROL__REQUEST__OP_GC) {
+			ex = find_or_reply(c, req->gc);
+			if (ex && (r = export_gc(ex, gc_done, c, why, sizeof(why))) < 0)
 				reply_error(c, r, why);
 			return;
 		}

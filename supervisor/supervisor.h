@@ -54,6 +54,8 @@ struct supervisor {
 	uint64_t cache_size;	/* default budget of a cache; 0: the export's size */
 	uint64_t dirty_limit;	/* flush when an export has more dirty */
 	uint32_t flush_age_ms;	/* flush what has been dirty this long */
+	uint32_t gc_interval_ms; /* between garbage collections in a store */
+	int64_t gc_grace_ms;	/* garbage kept this long; -1: the worker's default */
 
 	/*
 	 * Respawn policy for an established export whose worker dies: after

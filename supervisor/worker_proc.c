@@ -240,6 +240,16 @@ int worker_send_flush(struct worker_proc *w)
 	return send_msg(w, &msg);
 }
 
+int worker_send_gc(struct worker_proc *w)
+{
+	Glidefs__Worker__ToWorker msg = GLIDEFS__WORKER__TO_WORKER__INIT;
+	Glidefs__Worker__Gc gc = GLIDEFS__WORKER__GC__INIT;
+
+	msg.msg_case = GLIDEFS__WORKER__TO_WORKER__MSG_GC;
+	msg.gc = &gc;
+	return send_msg(w, &msg);
+}
+
 int worker_send_upgrade(struct worker_proc *w, const char *binary, bool in_place)
 {
 	Glidefs__Worker__ToWorker msg = GLIDEFS__WORKER__TO_WORKER__INIT;

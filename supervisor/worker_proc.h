@@ -51,6 +51,8 @@ int worker_send_upgrade(struct worker_proc *w, const char *binary, bool in_place
 /* Start again over the existing channel: the image after an Upgrade. */
 /* Upload everything dirty to the store; FlushReports follow. */
 int worker_send_flush(struct worker_proc *w);
+/* Collect garbage in the store now; a GcReport follows. */
+int worker_send_gc(struct worker_proc *w);
 
 int worker_send_start(struct worker_proc *w, const Glidefs__Worker__Start *start);
 

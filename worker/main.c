@@ -46,6 +46,7 @@ struct worker {
 	const char *binary;	      /* the image this process runs */
 	char upgrade_to[PATH_MAX];    /* set by Upgrade: exec this once quiesced */
 	bool upgrade_in_place;	      /* else exit once quiesced, for a fresh process */
+	bool gc_asked;		      /* the supervisor waits for a GcReport */
 };
 
 /* The one worker of this process; send_failed() reaches it from anywhere. */
@@ -136,6 +137,9 @@ static int open_write_back(struct worker *w, const Glidefs__Worker__Start *st)
 		.cache_budget = st->cache_budget,
 		.dirty_limit = st->dirty_limit,
 		.flush_age_ms = st->flush_age_ms,
+		.gc_interval_ms = st->gc_interval_ms,
+		.gc_grace_ms = st->gc_grace_ms,
+		.gc_no_grace = st->gc_no_grace,
 	};
 
 	return cache_open(&cc, &w->ex.cache);
@@ -271,6 +275,10 @@ static bool handle_message(struct worker *w, const Glidefs__Worker__ToWorker *ms
 	case GLIDEFS__WORKER__TO_WORKER__MSG_FLUSH:
 		cache_flush_request(w->ex.cache);
 		return false;
+	case GLIDEFS__WORKER__TO_WORKER__MSG_GC:
+		w->gc_asked = true;
+		cache_gc_request(w->ex.cache);
+		return false;
 	case GLIDEFS__WORKER__TO_WORKER__MSG_UPGRADE:
 		if (!msg->upgrade->binary || !*msg->upgrade->binary ||
 		    strlen(msg->upgrade->binary) >= sizeof(w->upgrade_to)) {
@@ -323,6 +331,31 @@ static void send_flush_report(struct worker *w)
 	}
 	msg.msg_case = GLIDEFS__WORKER__TO_SUPERVISOR__MSG_FLUSH;
 	msg.flush = &rep;
+	send_to_supervisor(&msg);
+}
+
+static void send_gc_report(struct worker *w)
+{
+	Glidefs__Worker__ToSupervisor msg = GLIDEFS__WORKER__TO_SUPERVISOR__INIT;
+	Glidefs__Worker__GcReport rep = GLIDEFS__WORKER__GC_REPORT__INIT;
+	Glidefs__Control__GcResult res = GLIDEFS__CONTROL__GC_RESULT__INIT;
+	struct cache_gc_report r;
+
+	cache_gc_report(w->ex.cache, &r);
+	if (!w->gc_asked || !r.done)
+		return;
+	w->gc_asked = false;
+	res.packs_deleted = r.packs_deleted;
+	res.bytes_freed = r.bytes_freed;
+	res.packs_rewritten = r.packs_rewritten;
+	res.bytes_rewritten = r.bytes_rewritten;
+	res.manifests_deleted = r.manifests_deleted;
+	rep.result = &res;
+	rep.error = r.result;
+	if (r.result < 0)
+		rep.message = (char *)strerror(-r.result);
+	msg.msg_case = GLIDEFS__WORKER__TO_SUPERVISOR__MSG_GC;
+	msg.gc = &rep;
 	send_to_supervisor(&msg);
 }
 
@@ -390,8 +423,10 @@ static int watch(struct worker *w)
 		}
 		if (pfds[3].revents)
 			link_accept(&w->link);
-		if (pfds[4].revents)
+		if (pfds[4].revents) {
 			send_flush_report(w);
+			send_gc_report(w);
+		}
 	}
 	return ret;
 }

@@ -34,6 +34,7 @@
 #define MiB (1ULL << 20)
 #define SIZE (16 * MiB + 12288) /* 17 chunks, the last one 3 pages */
 
+static bool no_grace; /* open_env: garbage goes at once */
 static char dir[64], cache_path[128], table[128], journal[128], url[160], store_dir[128];
 
 struct env {
@@ -43,6 +44,7 @@ struct env {
 
 static int setup(void **state)
 {
+	no_grace = false;
 	snprintf(dir, sizeof(dir), "/tmp/glidefs-test-cache.XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	snprintf(cache_path, sizeof(cache_path), "%s/t0.cache", dir);
@@ -87,6 +89,8 @@ static struct env open_env(uint64_t budget, unsigned flush_age_ms)
 		.cache_budget = budget,
 		.dirty_limit = 64 * MiB,
 		.flush_age_ms = flush_age_ms,
+		.gc_interval_ms = 3600 * 1000,
+		.gc_no_grace = no_grace,
 	};
 
 	e.fd = open(cache_path, O_RDWR | O_CREAT, 0600);
@@ -330,22 +334,30 @@ static void test_flush_is_durable_across_a_reboot(void **state)
 	close_env(&e, false);
 }
 
+static struct cache_flush_report flush_and_wait(struct env *e)
+{
+	struct cache_flush_report rep = { 0 };
+
+	cache_flush_request(e->c);
+	for (int waits = 0; waits < 100 && !rep.done; waits++) {
+		struct pollfd pfd = { .fd = cache_flush_fd(e->c), .events = POLLIN };
+
+		assert_true(poll(&pfd, 1, 5000) == 1);
+		cache_flush_report(e->c, &rep);
+	}
+	assert_true(rep.done);
+	return rep;
+}
+
 /* glidectl flush: everything dirty goes up, with progress and a result. */
 static void test_flush_request_reports_and_uploads(void **state)
 {
 	struct env e = open_env(0, 3600 * 1000);
-	struct cache_flush_report rep = { 0 };
+	struct cache_flush_report rep;
 
 	for (unsigned i = 0; i < 6; i++)
 		write_at(&e, (uint64_t)i * MiB, MiB, 30 + i);
-	cache_flush_request(e.c);
-	for (int waits = 0; waits < 100 && !rep.done; waits++) {
-		struct pollfd pfd = { .fd = cache_flush_fd(e.c), .events = POLLIN };
-
-		assert_true(poll(&pfd, 1, 5000) == 1);
-		cache_flush_report(e.c, &rep);
-	}
-	assert_true(rep.done);
+	rep = flush_and_wait(&e);
 	assert_int_equal(rep.result, 0);
 	assert_int_equal(rep.chunks, 6);
 	assert_int_equal(rep.uploaded_bytes, 6 * MiB);
@@ -361,6 +373,76 @@ static void test_flush_request_reports_and_uploads(void **state)
 	close_env(&e, false);
 }
 
+static struct cache_gc_report gc_and_wait(struct env *e)
+{
+	struct cache_gc_report rep = { 0 };
+
+	cache_gc_request(e->c);
+	for (int waits = 0; waits < 100 && !rep.done; waits++) {
+		struct pollfd pfd = { .fd = cache_flush_fd(e->c), .events = POLLIN };
+
+		assert_true(poll(&pfd, 1, 5000) == 1);
+		cache_gc_report(e->c, &rep);
+	}
+	assert_true(rep.done);
+	assert_int_equal(rep.result, 0);
+	return rep;
+}
+
+/*
+ * A pack whose records were mostly rewritten since is itself rewritten,
+ * and the garbage (the old pack) deleted; nothing live is lost.
+ */
+static void test_gc_rewrites_mostly_dead_packs_and_deletes_garbage(void **state)
+{
+	struct env e;
+	struct cache_gc_report rep;
+
+	no_grace = true;
+	e = open_env(0, 3600 * 1000);
+	for (unsigned i = 0; i < 4; i++)
+		write_at(&e, (uint64_t)i * MiB, MiB, 60 + i);
+	flush_and_wait(&e);
+	assert_int_equal(count_files("packs"), 1);
+	for (unsigned i = 0; i < 3; i++)
+		write_at(&e, (uint64_t)i * MiB, MiB, 70 + i);
+	flush_and_wait(&e);
+	assert_int_equal(count_files("packs"), 2);
+
+	rep = gc_and_wait(&e); /* pack 1 holds 1 live record of 4: rewritten */
+	assert_int_equal(rep.packs_rewritten, 1);
+	assert_int_equal(rep.packs_deleted, 0);
+	rep = gc_and_wait(&e); /* and now it is garbage */
+	assert_int_equal(rep.packs_deleted, 1);
+	assert_true(rep.bytes_freed > MiB);
+	assert_int_equal(count_files("packs"), 2);
+	rep = gc_and_wait(&e); /* nothing left to do */
+	assert_int_equal(rep.packs_deleted + rep.packs_rewritten, 0);
+	close_env(&e, false);
+
+	lose_cache();
+	e = open_env(0, 3600 * 1000);
+	for (unsigned i = 0; i < 4; i++)
+		expect_pattern(&e, (uint64_t)i * MiB, MiB, i < 3 ? 70 + i : 60 + i);
+	close_env(&e, false);
+}
+
+/* With a grace period, garbage stays (a reader elsewhere may need it). */
+static void test_gc_keeps_garbage_through_the_grace_period(void **state)
+{
+	struct env e = open_env(0, 3600 * 1000);
+	struct cache_gc_report rep;
+
+	write_at(&e, 0, MiB, 80);
+	flush_and_wait(&e);
+	write_at(&e, 0, MiB, 81);
+	flush_and_wait(&e);
+	rep = gc_and_wait(&e);
+	assert_int_equal(rep.packs_deleted, 0);
+	assert_int_equal(count_files("packs"), 2);
+	close_env(&e, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +453,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flush_is_durable_across_a_reboot, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_flush_request_reports_and_uploads, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_gc_rewrites_mostly_dead_packs_and_deletes_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc_keeps_garbage_through_the_grace_period, setup,
 						teardown),
 	};
 

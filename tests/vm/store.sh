@@ -9,6 +9,8 @@
 #   - a working set three times the cache budget: fio verifies while the
 #     flusher uploads and eviction punches clean chunks out, and the cache
 #     file stays within its budget;
+#   - glidectl gc deletes the packs the rewrites left dead (grace 0 here)
+#     and rewrites mostly dead ones, and every byte still verifies;
 #   - a worker SIGKILLed in the middle of a flush: the flush reports it,
 #     the respawned worker has every acknowledged write, the next flush
 #     completes.
@@ -28,6 +30,7 @@ cd "$work" || exit 1
 cat >"$work/glidefs.conf" <<EOF
 dirty_limit = 4M
 flush_interval = 1
+gc_grace = 0
 EOF
 start_supervisor --config "$work/glidefs.conf" || { fail supervisor-start "see log"; dump_log; exit 1; }
 
@@ -131,6 +134,22 @@ else
 	fail "working set over the budget" "$(grep -E 'verify|err' "$work/big.out" | head -n 5)"
 	dump_log
 fi
+# Everything written again and flushed: the first packs hold only dead records.
+fio --name=again --filename="$dev" --direct=1 --ioengine=io_uring --rw=write --bs=1m \
+	--iodepth=8 --numjobs=2 --size=24M --offset_increment=24M --verify=crc32c \
+	--do_verify=0 --group_reporting --eta=never --output="$work/again.out"
+ctl flush t1 >/dev/null 2>&1
+if out=$(ctl gc t1 2>&1) && grep -qE "deleted [1-9][0-9]* packs" <<<"$out" &&
+	fio --name=again --filename="$dev" --direct=1 --ioengine=io_uring \
+		--rw=write --bs=1m --iodepth=8 --numjobs=2 --size=24M --offset_increment=24M \
+		--verify=crc32c --verify_only=1 --verify_fatal=1 --group_reporting --eta=never \
+		--output="$work/big-gc.out"; then
+	pass "glidectl gc ($out); every byte verified after"
+else
+	fail "gc" "${out:-} $(grep -E 'verify|err' "$work/big-gc.out" 2>/dev/null | head -n 3)"
+	dump_log
+fi
+say "# store after gc: $(find "$state/store/t1" -type f | wc -l) objects, $(du -sk "$state/store/t1" | cut -f1) KiB"
 ctl delete t1 >/dev/null || fail "delete t1" "see log"
 
 # --- a worker killed in the middle of a flush -------------------------------

@@ -41,6 +41,9 @@ struct cache_config {
 	uint64_t dirty_limit;	  /* flush when more is dirty (bytes) */
 	unsigned flush_age_ms;	  /* flush what has been dirty this long */
 	unsigned fetchers;	  /* threads filling chunks from the store */
+	unsigned gc_interval_ms;  /* between collections (0: 10 minutes) */
+	unsigned gc_grace_ms;	  /* garbage is kept this long (0: an hour) */
+	bool gc_no_grace;	  /* delete garbage at once (tests) */
 };
 
 /*
@@ -92,6 +95,23 @@ struct cache_flush_report {
 	int result;		 /* when done: 0, or why it stopped */
 };
 void cache_flush_request(struct cache *c);
+
+/*
+ * Garbage collection in the store (gc.c): runs every gc_interval_ms on
+ * its own, or when asked; cache_gc_report says how the last one went.
+ * Main thread only, like the flush calls.
+ */
+struct cache_gc_report {
+	uint64_t packs_deleted;
+	uint64_t bytes_freed;
+	uint64_t packs_rewritten;
+	uint64_t bytes_rewritten;
+	uint64_t manifests_deleted;
+	bool done;
+	int result;
+};
+void cache_gc_request(struct cache *c);
+void cache_gc_report(struct cache *c, struct cache_gc_report *out);
 int cache_flush_fd(const struct cache *c);
 void cache_flush_report(struct cache *c, struct cache_flush_report *out);
 

@@ -36,8 +36,6 @@
 
 /* A pack closes once it holds this much (compressed). */
 #define PACK_TARGET (32U << 20)
-/* A base is written after this many deltas. */
-#define DELTAS_PER_BASE 64
 /* After a failed upload, wait this long before the next pass. */
 #define RETRY_MS 5000
 /*
@@ -63,122 +61,22 @@ struct flusher {
 	_Atomic uint64_t sent_raw, sent_stored, sent_chunks;
 	atomic_int result;
 	atomic_uint finished; /* equals asked when that flush is over */
-	int report_fd;	      /* eventfd: progress, or the end */
+	int report_fd;	      /* eventfd: progress, or the end (of a flush or a gc) */
+	/* Garbage collection, asked (gc_asked) or on schedule. */
+	atomic_uint gc_asked;
+	unsigned gc_served;	   /* flusher thread */
+	pthread_mutex_t gc_lock;   /* gc_finished and gc_last */
+	unsigned gc_finished;
+	struct cache_gc_report gc_last;
 	unsigned char *aged; /* per chunk: dirty at the previous tick */
 	uint8_t *raw;	     /* one chunk */
 	uint8_t *pack;	     /* the pack being built */
 	size_t pack_cap;
 	struct manifest_entry *entries;
 	uint64_t *gens;
-	uint64_t deltas_since_base;
 };
 
-/* ---- the manifest ---------------------------------------------------- */
-
-static int get_object(struct cache *c, const char *key, struct store_req *req)
-{
-	*req = (struct store_req){ .op = STORE_GET, .key = key };
-	int r = store_call(c->store, req);
-
-	if (r < 0)
-		log_error_errno(r, "export %s: %s", c->name, req->error);
-	return r;
-}
-
-static int list_keys(struct cache *c, const char *prefix, struct store_req *req)
-{
-	*req = (struct store_req){ .op = STORE_LIST, .key = prefix };
-	int r = store_call(c->store, req);
-
-	if (r < 0)
-		log_error_errno(r, "export %s: %s", c->name, req->error);
-	return r;
-}
-
-static int apply_object(struct cache *c, enum manifest_kind kind, uint64_t seq)
-{
-	struct manifest_header h;
-	_cleanup_free_ struct manifest_entry *e = NULL;
-	struct store_req req;
-	char key[64], why[160];
-	int r;
-
-	manifest_key(kind, seq, key, sizeof(key));
-	r = get_object(c, key, &req);
-	if (r < 0)
-		return r;
-	r = manifest_decode(req.buf, req.got, &h, &e, why, sizeof(why));
-	if (r == 0 && h.seq != seq) {
-		snprintf(why, sizeof(why), "it says it is number %" PRIu64, h.seq);
-		r = -EBADMSG;
-	}
-	if (r == 0)
-		r = manifest_apply(&c->manifest, &h, e, why, sizeof(why));
-	free(req.buf);
-	if (r < 0)
-		return log_error_errno(r, "export %s: manifest object %s: %s", c->name, key, why);
-	return 0;
-}
-
-int cache_manifest_load(struct cache *c)
-{
-	_cleanup_free_ uint64_t *deltas = NULL;
-	_cleanup_free_ char **keys = NULL;
-	struct store_req list;
-	uint64_t base, seq;
-	size_t ndeltas;
-	char why[160];
-	int r;
-
-	r = manifest_init(&c->manifest, c->cfg.size, c->cfg.chunk_size);
-	if (r < 0)
-		return r;
-	r = list_keys(c, "manifest/", &list);
-	if (r < 0)
-		return r;
-	keys = calloc(list.nobjects + 1, sizeof(*keys));
-	if (!keys) {
-		store_list_free(&list);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < list.nobjects; i++)
-		keys[i] = list.objects[i].key;
-	r = manifest_plan(keys, list.nobjects, &base, &deltas, &ndeltas, why, sizeof(why));
-	store_list_free(&list);
-	if (r < 0)
-		return log_error_errno(r, "export %s: manifest in %s: %s", c->name,
-				       store_url(c->store), why);
-	if (base)
-		r = apply_object(c, MANIFEST_BASE, base);
-	for (size_t i = 0; r == 0 && i < ndeltas; i++)
-		r = apply_object(c, MANIFEST_DELTA, deltas[i]);
-	if (r < 0)
-		return r;
-	/* A pack uploaded before a crash, never referenced: never reuse its number. */
-	r = list_keys(c, "packs/", &list);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < list.nobjects; i++)
-		if (!pack_parse_key(list.objects[i].key, &seq) && seq >= c->manifest.next_pack)
-			c->manifest.next_pack = seq + 1;
-	store_list_free(&list);
-	log_info("export %s: manifest %" PRIu64 " from %s (%zu deltas after base %" PRIu64
-		 "), next pack %" PRIu64, c->name, c->manifest.seq, store_url(c->store), ndeltas,
-		 base, c->manifest.next_pack);
-	return 0;
-}
-
 /* ---- a pass ---------------------------------------------------------- */
-
-static int put_object(struct cache *c, const char *key, const void *body, size_t len)
-{
-	struct store_req req = { .op = STORE_PUT, .key = key, .body = body, .body_len = len };
-	int r = store_call(c->store, &req);
-
-	if (r < 0)
-		log_error_errno(r, "export %s: %s", c->name, req.error);
-	return r;
-}
 
 /*
  * Add chunk to the pack being built, as of now. 1 if added, 0 if it
@@ -223,61 +121,6 @@ static int add_chunk(struct flusher *f, uint64_t chunk, uint32_t n, size_t *pack
 	return 1;
 }
 
-/* The manifest object for n new entries: a delta, or a base now and then. */
-static int put_manifest(struct flusher *f, uint32_t n, uint64_t next_pack)
-{
-	struct cache *c = f->c;
-	/* The object's header; as a delta it also moves the state in memory. */
-	struct manifest_header h = {
-		.kind = MANIFEST_DELTA,
-		.seq = c->manifest.seq + 1,
-		.prev_seq = c->manifest.seq,
-		.size = c->cfg.size,
-		.chunk_size = c->cfg.chunk_size,
-		.count = n,
-		.next_pack = next_pack,
-	};
-	struct manifest_header as_delta = h;
-	_cleanup_free_ void *buf = NULL;
-	char key[64], why[160];
-	size_t len = 0;
-	int r;
-
-	if (c->manifest.seq == 0 || f->deltas_since_base >= DELTAS_PER_BASE) {
-		struct manifest next = c->manifest;
-
-		/* The base is the state after this pass: build it on a copy. */
-		next.refs = malloc(next.nchunks * sizeof(*next.refs));
-		if (!next.refs)
-			return -ENOMEM;
-		memcpy(next.refs, c->manifest.refs, next.nchunks * sizeof(*next.refs));
-		h.kind = MANIFEST_BASE;
-		h.prev_seq = 0;
-		r = manifest_apply(&next, &as_delta, f->entries, why, sizeof(why));
-		if (r == 0)
-			r = manifest_encode_base(&next, h.seq, &buf, &len);
-		manifest_free(&next);
-	} else {
-		len = manifest_encoded_size(n);
-		buf = malloc(len);
-		r = buf ? manifest_encode(&h, f->entries, buf, len) : -ENOMEM;
-	}
-	if (r < 0)
-		return log_error_errno(r, "export %s: encode manifest %" PRIu64, c->name, h.seq);
-	manifest_key(h.kind, h.seq, key, sizeof(key));
-	r = put_object(c, key, buf, len);
-	if (r < 0)
-		return r;
-	pthread_mutex_lock(&c->manifest_lock);
-	r = manifest_apply(&c->manifest, &as_delta, f->entries, why, sizeof(why));
-	pthread_mutex_unlock(&c->manifest_lock);
-	if (r < 0)
-		return log_error_errno(r, "export %s: manifest %" PRIu64 ": %s", c->name, h.seq,
-				       why);
-	f->deltas_since_base = h.kind == MANIFEST_BASE ? 0 : f->deltas_since_base + 1;
-	return 0;
-}
-
 static void report(struct flusher *f)
 {
 	uint64_t one = 1;
@@ -308,11 +151,11 @@ static int flush_batch(struct flusher *f, const uint64_t *due, uint64_t ndue, ui
 		return r < 0 ? r : 0;
 	if (pack_len) {
 		pack_key(pack_seq, key, sizeof(key));
-		r = put_object(c, key, f->pack, pack_len);
+		r = cache_put(c, key, f->pack, pack_len);
 		if (r < 0)
 			return r;
 	}
-	r = put_manifest(f, n, pack_len ? pack_seq + 1 : pack_seq);
+	r = cache_manifest_commit(c, f->entries, n, pack_len ? pack_seq + 1 : pack_seq);
 	if (r < 0)
 		return r;
 	for (uint32_t k = 0; k < n; k++) {
@@ -483,12 +326,33 @@ static void serve_asked(struct flusher *f)
 	report(f);
 }
 
+/* A collection; one that was asked for is answered. */
+static void collect(struct flusher *f)
+{
+	struct cache *c = f->c;
+	struct cache_gc_report rep;
+	uint64_t grace = c->cfg.gc_no_grace ? 0 : c->cfg.gc_grace_ms ? c->cfg.gc_grace_ms : 3600000;
+	int r;
+
+	f->gc_served = atomic_load(&f->gc_asked);
+	r = cache_gc(c, grace, &rep);
+	rep.result = r;
+	rep.done = true;
+	pthread_mutex_lock(&f->gc_lock);
+	f->gc_last = rep;
+	f->gc_finished = f->gc_served;
+	pthread_mutex_unlock(&f->gc_lock);
+	report(f);
+}
+
 static void *flush_main(void *arg)
 {
 	struct flusher *f = arg;
 	struct cache *c = f->c;
 	uint64_t tick = c->cfg.flush_age_ms ? c->cfg.flush_age_ms / 2 : 5000;
 	uint64_t next_tick = tick, waited = 0, retry_at = 0;
+	uint64_t gc_every = c->cfg.gc_interval_ms ? c->cfg.gc_interval_ms : 600000;
+	uint64_t next_gc = gc_every;
 
 	while (!atomic_load(&f->stop)) {
 		struct pollfd pfd = { .fd = f->stop_fd, .events = POLLIN };
@@ -505,6 +369,11 @@ static void *flush_main(void *arg)
 		if (atomic_load(&f->asked) != f->served) {
 			serve_asked(f);
 			evict(f);
+			continue;
+		}
+		if (atomic_load(&f->gc_asked) != f->gc_served || waited >= next_gc) {
+			collect(f);
+			next_gc = waited + gc_every;
 			continue;
 		}
 		/* Ticks age the dirty chunks; over the limit, everything goes now. */
@@ -529,6 +398,7 @@ int cache_flush_start(struct cache *c)
 		return -ENOMEM;
 	c->flusher = f;
 	f->c = c;
+	pthread_mutex_init(&f->gc_lock, NULL);
 	f->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	f->report_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	f->aged = calloc(c->nchunks, 1);
@@ -592,6 +462,8 @@ int cache_flush_stop(struct cache *c, bool flush)
 		close(f->stop_fd);
 	if (f->report_fd >= 0)
 		close(f->report_fd);
+	cache_gc_free(c);
+	pthread_mutex_destroy(&f->gc_lock);
 	free(f->aged);
 	free(f->want);
 	free(f->raw);
@@ -631,4 +503,27 @@ void cache_flush_report(struct cache *c, struct cache_flush_report *out)
 		.done = atomic_load(&f->finished) == atomic_load(&f->asked),
 		.result = atomic_load(&f->result),
 	};
+}
+
+void cache_gc_request(struct cache *c)
+{
+	struct flusher *f = c->flusher;
+	uint64_t one = 1;
+
+	atomic_fetch_add(&f->gc_asked, 1);
+	(void)!write(f->stop_fd, &one, sizeof(one));
+}
+
+void cache_gc_report(struct cache *c, struct cache_gc_report *out)
+{
+	struct flusher *f = c->flusher;
+	uint64_t v;
+
+	(void)!read(f->report_fd, &v, sizeof(v));
+	pthread_mutex_lock(&f->gc_lock);
+	if (f->gc_finished == atomic_load(&f->gc_asked) && f->gc_finished)
+		*out = f->gc_last;
+	else
+		*out = (struct cache_gc_report){ .done = false };
+	pthread_mutex_unlock(&f->gc_lock);
 }

@@ -41,9 +41,13 @@ struct cache {
 	_Atomic unsigned char *fill_failed;
 	int fill_pipe[2]; /* chunk numbers, queue threads -> fetchers */
 
-	/* The manifest: fetchers read it, the flusher changes it. */
+	/* The manifest: fetchers read it, the flusher thread changes it. */
 	pthread_mutex_t manifest_lock;
 	struct manifest manifest;
+	uint64_t deltas_since_base; /* flusher thread */
+	/* gc.c, flusher thread: objects seen as garbage, and since when. */
+	struct gc_dead *gc_dead;
+	size_t gc_ndead;
 
 	int sync_fd; /* eventfd: a FLUSH waits */
 	atomic_bool stopping;	    /* the sync thread's */
@@ -69,7 +73,18 @@ void cache_fetch_stop(struct cache *c);
 /* Fill the missing pages of chunk, which the caller holds exclusively. */
 int cache_fill_chunk(struct cache *c, uint64_t chunk, void *buf, void *rec, size_t rec_cap);
 
+/* remote.c: store calls that log their failure, and the manifest. */
+int cache_get(struct cache *c, const char *key, struct store_req *req);
+int cache_list(struct cache *c, const char *prefix, struct store_req *req);
+int cache_put(struct cache *c, const char *key, const void *body, size_t len);
+int cache_delete(struct cache *c, const char *key);
 int cache_manifest_load(struct cache *c);
+
+/* gc.c: one collection (flusher thread); garbage older than grace_ms goes. */
+int cache_gc(struct cache *c, uint64_t grace_ms, struct cache_gc_report *rep);
+void cache_gc_free(struct cache *c);
+int cache_manifest_commit(struct cache *c, const struct manifest_entry *entries, uint32_t n,
+			  uint64_t next_pack);
 int cache_flush_start(struct cache *c);
 int cache_flush_stop(struct cache *c, bool flush);
 
