@@ -68,6 +68,7 @@ struct export {
 	enum transport transport; /* resolved */
 	uint64_t dev_flags;	  /* flags the device is added with */
 	bool recovering;	  /* the worker is to recover, not start */
+	bool restart_recovery;	  /* the worker found a dead one's queues (Failed) */
 	bool is_new;		  /* created by this supervisor, not restored */
 	enum stop_goal stop;
 	bool stop_sent;		  /* STOP_DEV submitted */
@@ -457,6 +458,7 @@ static void worker_message(struct worker_proc *w, const Glidefs__Worker__ToSuper
 	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_FAILED:
 		snprintf(ex->last_error, sizeof(ex->last_error), "worker: %s",
 			 msg->failed->message ? msg->failed->message : "failed");
+		ex->restart_recovery = msg->failed->restart_recovery;
 		/* An upgrade's exec failed: the worker re-runs its own image. */
 		if (ex->upgrading && !ex->upgrade_failure[0])
 			snprintf(ex->upgrade_failure, sizeof(ex->upgrade_failure), "%s",
@@ -515,6 +517,7 @@ static void step_spawn(struct export *ex)
 	}
 	/* The new binary once; after it failed, the one that ran before. */
 	binary = ex->upgrading && !ex->upgrade_failure[0] ? ex->upgrade_to : ex->binary;
+	ex->restart_recovery = false;
 	r = worker_spawn(s->loop, binary, &start, worker_message, ex, &ex->worker);
 	if (r < 0) {
 		set_error(ex, r, "cannot start worker %s", binary);
@@ -858,6 +861,22 @@ void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 		if (!ex->upgrade_failure[0])
 			snprintf(ex->upgrade_failure, sizeof(ex->upgrade_failure),
 				 "the new worker %s", how);
+	}
+	/*
+	 * A worker that died mid-recovery on a kernel that cannot restart a
+	 * recovery left queues armed: its successor found them and armed the
+	 * rest, which makes START_USER_RECOVERY safe, and it alone clears
+	 * them. Not a death: that worker did what it had to.
+	 */
+	if (ex->restart_recovery && ex->recovering && !recovery_restartable(ex)) {
+		log_info("export %s: worker %d found queues of a worker that died during "
+			 "recovery; starting the recovery over", ex->rec.name, (int)pid);
+		ex->restart_recovery = false;
+		ex->recovering = false;
+		ex->phase = PHASE_RECOVERING;
+		if (ex->pending_ctrl == 0)
+			set_timer(ex, 0, respawn);
+		return;
 	}
 	/* An established export: keep bringing it back, within reason. */
 	recent = recent_deaths(ex, now_ms());

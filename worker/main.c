@@ -60,7 +60,12 @@ static int send_to_supervisor(Glidefs__Worker__ToSupervisor *msg)
 	return r == -ENOTCONN ? 0 : r;
 }
 
-static void send_failed(int err, const char *what)
+/*
+ * restart_recovery: the kernel still holds a dead worker's queues or
+ * mapping, and only START_USER_RECOVERY clears them; we touched nothing
+ * that makes it unsafe (every queue is armed, by it or by us).
+ */
+static void send_failure(int err, const char *what, bool restart_recovery)
 {
 	Glidefs__Worker__ToSupervisor msg = GLIDEFS__WORKER__TO_SUPERVISOR__INIT;
 	Glidefs__Worker__Failed failed = GLIDEFS__WORKER__FAILED__INIT;
@@ -69,9 +74,31 @@ static void send_failed(int err, const char *what)
 	snprintf(text, sizeof(text), "%s: %s", what, strerror(-err));
 	failed.error = err;
 	failed.message = text;
+	failed.restart_recovery = restart_recovery;
 	msg.msg_case = GLIDEFS__WORKER__TO_SUPERVISOR__MSG_FAILED;
 	msg.failed = &failed;
 	send_to_supervisor(&msg);
+}
+
+static void send_failed(int err, const char *what)
+{
+	send_failure(err, what, false);
+}
+
+/*
+ * A fault point for the crash suite: when GLIDEFS_TEST_DIE_ARMED names a
+ * file that exists, the worker removes it and dies just after arming its
+ * queues, before it maps them or reports READY, the moment of a recovery
+ * that random kills seldom hit. One shot: the next worker lives.
+ */
+static void fault_point_armed(void)
+{
+	const char *path = getenv("GLIDEFS_TEST_DIE_ARMED");
+
+	if (path && *path && unlink(path) == 0) {
+		log_warn("test fault point: dying with the queues armed (%s removed)", path);
+		_exit(70);
+	}
 }
 
 static int open_cdev(uint32_t dev_id)
@@ -194,23 +221,37 @@ static void drain_reports(struct worker *w)
 		log_warn_errno(-errno, "queue reports");
 }
 
-static int wait_armed(struct worker *w)
+/*
+ * Waits until every queue has armed or given up. Returns 0 when all are
+ * armed, else the first error; *held says that the queues that did not arm
+ * were all refused because a dead worker holds them.
+ */
+static int wait_armed(struct worker *w, bool *held)
 {
 	for (;;) {
-		unsigned armed = 0;
+		unsigned reported = 0, failed = 0, refused = 0;
 		struct pollfd pfd = { .fd = w->report_fd, .events = POLLIN };
+		int r = 0;
 
 		for (unsigned i = 0; i < w->started; i++) {
 			struct queue *q = &w->queues[i];
+			int qr;
 
 			if (!__atomic_load_n(&q->armed_once, __ATOMIC_ACQUIRE))
 				continue;
-			if (__atomic_load_n(&q->setup_result, __ATOMIC_ACQUIRE) < 0)
-				return q->setup_result;
-			armed++;
+			reported++;
+			qr = __atomic_load_n(&q->setup_result, __ATOMIC_ACQUIRE);
+			if (qr < 0) {
+				failed++;
+				refused += q->refused;
+				if (r == 0)
+					r = qr;
+			}
 		}
-		if (armed == w->started)
-			return 0;
+		if (reported == w->started) {
+			*held = failed > 0 && refused == failed;
+			return r;
+		}
 		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
 			return -errno;
 		drain_reports(w);
@@ -455,6 +496,7 @@ static int run(struct worker *w, Glidefs__Worker__Start *st)
 	Glidefs__Worker__ToSupervisor msg = GLIDEFS__WORKER__TO_SUPERVISOR__INIT;
 	Glidefs__Worker__Ready ready = GLIDEFS__WORKER__READY__INIT;
 	const char *why = NULL;
+	bool held = false;
 	int r;
 
 	r = validate(st, &why);
@@ -512,9 +554,19 @@ static int run(struct worker *w, Glidefs__Worker__Start *st)
 		}
 		w->started++;
 	}
-	r = wait_armed(w);
+	r = wait_armed(w, &held);
+	if (r == 0)
+		fault_point_armed();
+	for (unsigned i = 0; i < st->queues && r == 0; i++) {
+		r = queue_map_descriptors(&w->queues[i]);
+		/* Every queue is ours: a mapping refused is a dead worker's. */
+		held = r == -EINVAL;
+		if (r < 0)
+			log_error_errno(r, "queue %u: map descriptors", i);
+	}
 	if (r < 0) {
-		send_failed(r, "arm the queues");
+		send_failure(r, held ? "arm the queues: a worker that died during recovery still "
+				       "holds them" : "arm the queues", held);
 		stop_queues(w);
 		join_queues(w);
 		return r;

@@ -204,7 +204,7 @@ static void finish(struct queue *q, unsigned tag)
 
 static void start_request(struct queue *q, unsigned tag)
 {
-	const struct ublksrv_io_desc *iod = &q->descs[tag];
+	const struct ublksrv_io_desc *iod = &__atomic_load_n(&q->descs, __ATOMIC_ACQUIRE)[tag];
 	struct io *io = &q->ios[tag];
 
 	io->busy = true;
@@ -332,24 +332,40 @@ static int cmd_done(struct queue *q, unsigned tag, int res)
 /*
  * A FETCH the driver refuses completes during the submit that carried it,
  * while an accepted one stays pending until a request arrives, which
- * cannot happen before START_DEV. So whatever sits in the CQ right after
- * arming is a refusal, and arming has failed.
+ * cannot happen before START_DEV or END_USER_RECOVERY. So whatever sits in
+ * the CQ right after arming is a refusal, and arming has failed.
+ *
+ * One submit carries every tag's FETCH, so a worker killed while arming
+ * leaves each queue with all of them or none. A queue whose every FETCH
+ * is refused is held by a dead worker (kernels before 6.16 tie a queue to
+ * the task that armed it): q->refused tells the worker so.
  */
 static int check_refused_fetches(struct queue *q)
 {
 	struct io_uring_cqe *cqe;
-	unsigned head, seen = 0;
+	unsigned head, seen = 0, refused = 0;
 	int r = 0;
 
 	io_uring_for_each_cqe(&q->ring, head, cqe) {
 		uint64_t ud = io_uring_cqe_get_data64(cqe);
 
-		if (ud >> 24 == KIND_CMD && cqe->res < 0 && r == 0)
-			r = log_error_errno(cqe->res, "queue %u: the driver refused FETCH for tag %u",
-					    q->id, (unsigned)(ud & 0xffff));
 		seen++;
+		if (ud >> 24 != KIND_CMD || cqe->res >= 0)
+			continue;
+		if (cqe->res == -EINVAL || cqe->res == -EBUSY)
+			refused++;
+		if (r == 0)
+			r = cqe->res;
 	}
-	return seen && r == 0 ? -EPROTO : r;
+	if (seen == 0)
+		return 0;
+	if (refused == q->ex->depth && seen == refused) {
+		q->refused = true;
+		return log_info("queue %u: held by a worker that died while arming it", q->id),
+		       -EBUSY;
+	}
+	return log_error_errno(r ? r : -EPROTO, "queue %u: the driver refused %u of %u FETCHes",
+			       q->id, refused, q->ex->depth);
 }
 
 static void arm_poll(struct queue *q, int fd, enum sqe_kind kind)
@@ -482,17 +498,7 @@ out:
 
 int queue_init(struct queue *q, const struct export_ctx *ex, unsigned id, int report_fd)
 {
-	long page = sysconf(_SC_PAGESIZE);
-	void *map;
-
 	*q = (struct queue){ .ex = ex, .id = id, .report_fd = report_fd, .stop_fd = -1 };
-	q->descs_len = ex->depth * sizeof(struct ublksrv_io_desc);
-	q->descs_len = (q->descs_len + page - 1) / page * page;
-	map = mmap(NULL, q->descs_len, PROT_READ, MAP_SHARED | MAP_POPULATE, ex->cdev_fd,
-		   (off_t)ublk_desc_mmap_offset(id, page));
-	if (map == MAP_FAILED)
-		return log_error_errno(-errno, "queue %u: map descriptors", id);
-	q->descs = map;
 	q->ios = calloc(ex->depth, sizeof(*q->ios));
 	q->seg_pool = calloc((size_t)ex->depth * ex->max_segs, sizeof(*q->seg_pool));
 	q->waiting = calloc(ex->depth, sizeof(*q->waiting));
@@ -505,6 +511,21 @@ int queue_init(struct queue *q, const struct export_ctx *ex, unsigned id, int re
 		    posix_memalign(&q->ios[t].buf, 4096, ex->max_io) != 0)
 			return log_error_errno(-ENOMEM, "queue %u: bounce buffers", id);
 	}
+	return 0;
+}
+
+int queue_map_descriptors(struct queue *q)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t len = (q->ex->depth * sizeof(struct ublksrv_io_desc) + page - 1) / page * page;
+	void *map;
+
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, q->ex->cdev_fd,
+		   (off_t)ublk_desc_mmap_offset(q->id, page));
+	if (map == MAP_FAILED)
+		return -errno;
+	q->descs_len = len;
+	__atomic_store_n(&q->descs, (const struct ublksrv_io_desc *)map, __ATOMIC_RELEASE);
 	return 0;
 }
 

@@ -65,7 +65,8 @@ struct queue {
 	const struct export_ctx *ex;
 	unsigned id;
 	struct io_uring ring;
-	const struct ublksrv_io_desc *descs; /* mapped from the cdev */
+	/* Mapped from the cdev by the main thread once armed, before READY. */
+	const struct ublksrv_io_desc *descs;
 	size_t descs_len;
 	struct io *ios;
 	struct segment *seg_pool;
@@ -77,6 +78,7 @@ struct queue {
 	int setup_result;
 	int exit_result;	/* 0, or why the queue gave up serving */
 	bool armed_once;
+	bool refused;	/* every FETCH refused: a dead worker holds the queue */
 	bool exited;
 	bool ring_open;	/* for queue_fini(), after the thread is joined */
 
@@ -89,8 +91,20 @@ struct queue {
 	bool stopping;
 };
 
-/* Map descriptors and allocate buffers (main thread, before start). */
+/* Allocate buffers (main thread, before start). */
 int queue_init(struct queue *q, const struct export_ctx *ex, unsigned id, int report_fd);
+
+/*
+ * Map the request descriptors (main thread, after arming, before READY).
+ * Mapping comes after arming because kernels before 6.16 bind the mapping
+ * to the first process that makes it until START_USER_RECOVERY, which
+ * they refuse while no queue is armed: a worker killed between the two
+ * would leave the device unrecoverable. Armed first, a killed worker
+ * leaves either nothing behind or armed queues, which START_USER_RECOVERY
+ * can reset. Returns 0 or a negative errno (EINVAL: a dead worker holds
+ * the mapping).
+ */
+int queue_map_descriptors(struct queue *q);
 void queue_fini(struct queue *q);
 
 /* Start the thread; it reports on report_fd once armed (or failed) and on exit. */

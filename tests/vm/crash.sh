@@ -3,6 +3,9 @@
 #   - with fio verifying data on the device the whole time, the worker is
 #     SIGKILLed at random moments, again and again; some kills land on a
 #     freshly respawned worker before it has armed its queues;
+#   - a worker dies with its queues armed but not yet serving (a fault
+#     point), which kernels before 6.16 can only undo by starting the
+#     recovery over;
 #   - a crash loop stops respawning and leaves the device QUIESCED with
 #     I/O held; `glidectl restart` brings it back and the held I/O
 #     completes.
@@ -41,7 +44,7 @@ wait_state() { # STATE [not-this-pid]
 # --- kills under load: respawn without limit, at once ---------------------
 
 printf 'respawn_limit = 1000\nrespawn_backoff_ms = 0\n' >"$work/crash.conf"
-start_supervisor --config "$work/crash.conf" ||
+GLIDEFS_TEST_DIE_ARMED=$work/die-armed start_supervisor --config "$work/crash.conf" ||
 	{ fail supervisor-start "glidefsd did not come up"; dump_log; exit 1; }
 export_under_load
 sleep 2
@@ -67,6 +70,8 @@ for i in $(seq "$kills"); do
 			sleep 0.005
 		done
 		if [ -n "$next" ]; then
+			# At once, or a moment later, when it may be arming.
+			[ $((i % 10)) = 0 ] && sleep "0.$((RANDOM % 4))$((RANDOM % 10))"
 			kill -KILL "$next" && early=$((early + 1))
 			pid=$next
 		fi
@@ -114,6 +119,29 @@ if wait_state live "$pid" &&
 	pass "data written before a kill reads back after recovery"
 else
 	fail "data across a kill" "mismatch or no recovery"
+fi
+
+# A worker that dies with its queues armed, before it maps them or reports
+# READY (a fault point in the worker). Kernels before 6.16 keep those
+# queues bound to it: the next worker finds them held, and the supervisor
+# must start the recovery over rather than give up or reset unarmed queues.
+restarts=$(grep -c "starting the recovery over" "$log")
+touch "$work/die-armed"
+pid=$(status_field worker_pid)
+kill -KILL "$pid"
+if wait_state live "$pid" && [ ! -e "$work/die-armed" ] &&
+	cmp <(dd if="$dev" bs=1M skip=32 count=8 iflag=direct status=none) "$work/pattern"; then
+	restarts=$(($(grep -c "starting the recovery over" "$log") - restarts))
+	kernel=$(uname -r | cut -d- -f1)
+	if [ "$(printf '6.16\n%s\n' "$kernel" | sort -V | head -n 1)" = 6.16 ] || [ "$restarts" -ge 1 ]; then
+		pass "a worker dead with its queues armed is recovered from ($restarts restart(s) of the recovery on $kernel)"
+	else
+		fail "worker dead with its queues armed" "recovered, but the held queues were never seen on $kernel"
+		dump_log
+	fi
+else
+	fail "worker dead with its queues armed" "no recovery, or the data differs"
+	dump_log
 fi
 stop_supervisor
 

@@ -13,8 +13,19 @@ fail() {
 # A hung control call fails its test instead of the whole run.
 ctl() { timeout 60 "$bin/glidectl" "$@"; }
 
-json_field() {
-	python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
+# One field of the flat JSON object glidectl prints, read on stdin. In bash,
+# not python: under emulation each python start costs seconds, and the
+# suites poll status in loops. String escapes are left as they are.
+json_field() { # KEY
+	local s re
+	s=$(cat)
+	re='"'$1'": *("(([^"\\]|\\.)*)"|([^,}]*))'
+	[[ $s =~ $re ]] || return 1
+	if [[ ${BASH_REMATCH[1]} == \"* ]]; then
+		printf '%s\n' "${BASH_REMATCH[2]}"
+	else
+		printf '%s\n' "${BASH_REMATCH[4]}"
+	fi
 }
 
 lib_setup() { # NAME
