@@ -81,7 +81,15 @@ $(STORE_TEST_BIN): tests/store/test_store.c $(COMMON_OBJ) | $(PROTO_H)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(COMMON_OBJ) $(LDLIBS) -lcmocka
 
-store-test: $(STORE_TEST_BIN)
+# The S3 fault tests, run by tests/store/run.sh through tests/s3/faultproxy.py;
+# they drive the cache engine too, so they link the worker's modules.
+FAULT_TEST_BIN := $(BUILD)/tests/store/test_faults
+
+$(FAULT_TEST_BIN): tests/store/test_faults.c $(UNIT_LIB_OBJ) | $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iworker $(LDFLAGS) -o $@ $< $(UNIT_LIB_OBJ) $(LDLIBS) -lcmocka
+
+store-test: $(STORE_TEST_BIN) $(FAULT_TEST_BIN)
 
 # Tools the VM suites run next to the device (tests/tools/*.c, standalone).
 TOOL_SRC := $(wildcard tests/tools/*.c)

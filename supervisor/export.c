@@ -69,6 +69,7 @@ struct export {
 	uint64_t dev_flags;	  /* flags the device is added with */
 	bool recovering;	  /* the worker is to recover, not start */
 	bool restart_recovery;	  /* the worker found a dead one's queues (Failed) */
+	bool never_started;	  /* added, START_DEV not done: nothing to recover */
 	bool is_new;		  /* created by this supervisor, not restored */
 	enum stop_goal stop;
 	bool stop_sent;		  /* STOP_DEV submitted */
@@ -390,9 +391,15 @@ static void started(int res, const void *out, void *userdata)
 	(void)out;
 	if (!proceed(ex, res, what))
 		return;
-	if (!ex->worker) {
+	ex->never_started = false;
+	if (!ex->worker && ex->is_new) {
 		set_error(ex, 0, "the worker died while the device was starting");
 		return fail(ex, -EIO);
+	}
+	if (!ex->worker) {
+		/* Up without its worker: the kernel quiesces it, and we recover. */
+		ex->recovering = false;
+		return step_start_recovery(ex);
 	}
 	if (ctrl_get_dev_info2(ex->sup->ctrl, (uint32_t)ex->rec.dev_id, info_done, ex) < 0)
 		return fail(ex, -EIO);
@@ -567,6 +574,7 @@ static void device_added(int res, const void *out, void *userdata)
 	if (!proceed(ex, res, "ADD_DEV"))
 		return;
 	ex->rec.dev_id = (int32_t)info->dev_id;
+	ex->never_started = true;
 	snprintf(ex->device, sizeof(ex->device), UBLK_BDEV_PREFIX "%d", ex->rec.dev_id);
 	if (record_save(ex->sup->records_dir, &ex->rec) < 0) {
 		set_error(ex, -EIO, "cannot save the export record");
@@ -800,6 +808,25 @@ static void respawn(struct loop_source *src, uint32_t events, void *userdata)
 	step_start_recovery(ex);
 }
 
+static void stale_deleted(int res, const void *out, void *userdata);
+
+/*
+ * The worker of a device that was added but never started died: there is
+ * no recovery to run (the kernel starts one only for a device that was
+ * live), and the dead worker may hold its queues. Nothing was ever served,
+ * so remove the device and add it again.
+ */
+static void readd(struct loop_source *src, uint32_t events, void *userdata)
+{
+	struct export *ex = userdata;
+
+	ex->timer = NULL;
+	ex->retries = 0;
+	ex->phase = PHASE_ADDING;
+	if (submit(ex, UBLK_U_CMD_DEL_DEV, 0, NULL, 0, stale_deleted) < 0)
+		fail(ex, -EIO);
+}
+
 static void describe_status(int status, char *buf, size_t len)
 {
 	if (status == -1)
@@ -888,12 +915,13 @@ void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 		return;
 	}
 	delay = respawn_delay_ms(s, recent);
-	log_warn("export %s: worker %d %s; recovering %s in %" PRIu64 " ms", ex->rec.name,
-		 (int)pid, how, ex->device, delay);
+	log_warn("export %s: worker %d %s; %s %s in %" PRIu64 " ms", ex->rec.name, (int)pid, how,
+		 ex->never_started ? "adding again the never started" : "recovering", ex->device,
+		 delay);
 	snprintf(ex->last_error, sizeof(ex->last_error), "worker %d %s", (int)pid, how);
-	ex->phase = PHASE_RECOVERING;
+	ex->phase = ex->never_started ? PHASE_ADDING : PHASE_RECOVERING;
 	if (ex->pending_ctrl == 0)
-		set_timer(ex, delay, respawn);
+		set_timer(ex, delay, ex->never_started ? readd : respawn);
 }
 
 /* ---- entry points --------------------------------------------------- */

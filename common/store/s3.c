@@ -1043,10 +1043,15 @@ static void xfer_retry(struct s3 *s, struct xfer *x, int err, const char *why)
 		xfer_failed(s, x, err, why);
 		return;
 	}
-	/* Full jitter: anywhere up to the exponential bound. */
+	/*
+	 * Equal jitter: half the exponential bound, plus up to as much again
+	 * at random. The retries still spread out, and unlike full jitter the
+	 * budget always spans a known time (11 to 23 s with the defaults), so
+	 * an outage shorter than that never fails a cold read.
+	 */
 	if (shift < 32 && ((uint64_t)s->cfg.retry_base_ms << shift) < cap)
 		cap = (uint64_t)s->cfg.retry_base_ms << shift;
-	delay = next_random(s) % (cap + 1);
+	delay = cap / 2 + next_random(s) % (cap / 2 + 1);
 	log_debug("%s: %s %s: %s, retry %u in %" PRIu64 " ms", s->url, op_names[op->r->op],
 		  key_of(op->r), why, x->tries, delay);
 

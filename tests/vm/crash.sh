@@ -5,7 +5,8 @@
 #     freshly respawned worker before it has armed its queues;
 #   - a worker dies with its queues armed but not yet serving (a fault
 #     point), which kernels before 6.16 can only undo by starting the
-#     recovery over;
+#     recovery over; and the first worker of a device that never went live
+#     does, which takes removing the device and adding it again;
 #   - a crash loop stops respawning and leaves the device QUIESCED with
 #     I/O held; `glidectl restart` brings it back and the held I/O
 #     completes.
@@ -28,18 +29,6 @@ kills=${GLIDEFS_KILLS:-30}
 lib_setup crash
 
 status_field() { ctl status t0 --json 2>/dev/null | json_field "$1"; }
-wait_state() { # STATE [not-this-pid]
-	local st
-	for _ in $(seq 300); do
-		if st=$(ctl status t0 --json 2>/dev/null) &&
-			[ "$(json_field state <<<"$st")" = "$1" ] &&
-			[ "$(json_field worker_pid <<<"$st")" != "${2:-}" ]; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
 
 # --- kills under load: respawn without limit, at once ---------------------
 
@@ -76,7 +65,7 @@ for i in $(seq "$kills"); do
 			pid=$next
 		fi
 	fi
-	if ! wait_state live "$pid"; then
+	if ! wait_live t0 "$pid"; then
 		say "# kill $i: the export did not come back: $(ctl status t0 2>&1 | tr '\n' ' ')"
 		ok=0
 		break
@@ -114,7 +103,7 @@ head -c $((8 << 20)) /dev/urandom >"$work/pattern"
 dd if="$work/pattern" of="$dev" bs=1M seek=32 oflag=direct conv=fsync status=none
 pid=$(status_field worker_pid)
 kill -KILL "$pid"
-if wait_state live "$pid" &&
+if wait_live t0 "$pid" &&
 	cmp <(dd if="$dev" bs=1M skip=32 count=8 iflag=direct status=none) "$work/pattern"; then
 	pass "data written before a kill reads back after recovery"
 else
@@ -129,7 +118,7 @@ restarts=$(grep -c "starting the recovery over" "$log")
 touch "$work/die-armed"
 pid=$(status_field worker_pid)
 kill -KILL "$pid"
-if wait_state live "$pid" && [ ! -e "$work/die-armed" ] &&
+if wait_live t0 "$pid" && [ ! -e "$work/die-armed" ] &&
 	cmp <(dd if="$dev" bs=1M skip=32 count=8 iflag=direct status=none) "$work/pattern"; then
 	restarts=$(($(grep -c "starting the recovery over" "$log") - restarts))
 	kernel=$(uname -r | cut -d- -f1)
@@ -143,12 +132,28 @@ else
 	fail "worker dead with its queues armed" "no recovery, or the data differs"
 	dump_log
 fi
+
+# A restored export whose first worker dies before the device ever went
+# live: SIGTERM removed the devices, the next glidefsd adds them again, and
+# its worker dies with the queues armed. There is nothing to recover; the
+# device is removed and added again.
+stop_supervisor
+touch "$work/die-armed"
+if GLIDEFS_TEST_DIE_ARMED=$work/die-armed start_supervisor --config "$work/crash.conf" &&
+	wait_live t0 && [ ! -e "$work/die-armed" ] &&
+	grep -q "adding again the never started" "$log" &&
+	cmp <(dd if="$dev" bs=1M skip=32 count=8 iflag=direct status=none) "$work/pattern"; then
+	pass "a restored export's first worker dying before the device started: device added again, data intact"
+else
+	fail "first worker of a restored export dies" "$(ctl status t0 2>&1 | tr '\n' ' ')"
+	dump_log
+fi
 stop_supervisor
 
 # --- a crash loop: the default policy gives up and holds I/O ---------------
 
 start_supervisor || { fail supervisor-restart "glidefsd did not come up"; dump_log; exit 1; }
-wait_state live || fail "restart with the default policy" "export not live"
+wait_live t0 || fail "restart with the default policy" "export not live"
 deaths=0
 for _ in $(seq 10); do
 	pid=$(status_field worker_pid)
@@ -186,7 +191,7 @@ if [ -e "$work/held" ]; then
 else
 	pass "I/O held while the export is failed"
 fi
-if out=$(ctl restart t0 2>&1) && wait_state live && wait "$reader" && [ -e "$work/held" ]; then
+if out=$(ctl restart t0 2>&1) && wait_live t0 && wait "$reader" && [ -e "$work/held" ]; then
 	pass "glidectl restart brings it back; the held read completed with the right data ($out)"
 else
 	fail "glidectl restart after a crash loop" "$out"

@@ -82,6 +82,21 @@ dump_log() {
 	tail -n 40 "$log" | sed 's/^/# /'
 }
 
+# Waits until export NAME is live under a worker other than NOT_PID (a
+# killed worker's export reads live until the supervisor sees the death).
+wait_live() { # NAME [NOT_PID]
+	local st
+	for _ in $(seq 300); do
+		if st=$(ctl status "$1" --json 2>/dev/null) &&
+			[ "$(json_field state <<<"$st")" = live ] &&
+			[ "$(json_field worker_pid <<<"$st")" != "${2:-}" ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
 # Creates the export the suite runs on and sets $dev; a suite cannot go on
 # without it, so a failure ends the script.
 create_or_exit() { # NAME glidectl-create-args...

@@ -140,6 +140,13 @@ int state_open(const char *path, uint64_t size, uint32_t chunk_size, struct stat
 		return log_error_errno(-errno, "state table %s", path);
 	if (ftruncate(fd, (off_t)s->map_len) < 0)
 		return log_error_errno(-errno, "state table %s: %zu bytes", path, s->map_len);
+	/*
+	 * Blocks for the whole table now: a store into a hole of the mapping
+	 * on a full file system is a SIGBUS, not an error we could handle.
+	 */
+	r = posix_fallocate(fd, 0, (off_t)s->map_len);
+	if (r)
+		return log_error_errno(-r, "state table %s: allocate %zu bytes", path, s->map_len);
 	s->map = mmap(NULL, s->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (s->map == MAP_FAILED)
 		return log_error_errno(-errno, "state table %s: map", path);
