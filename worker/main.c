@@ -564,6 +564,8 @@ static int run(struct worker *w, Glidefs__Worker__Start *st)
 		if (r < 0)
 			log_error_errno(r, "queue %u: map descriptors", i);
 	}
+	for (unsigned i = 0; i < st->queues && r == 0; i++)
+		queue_go(&w->queues[i]);
 	if (r < 0) {
 		send_failure(r, held ? "arm the queues: a worker that died during recovery still "
 				       "holds them" : "arm the queues", held);

@@ -421,6 +421,32 @@ static void announce_armed(struct queue *q, int result)
 	report(q);
 }
 
+/*
+ * The one wait of a queue thread outside io_uring_enter, before it serves
+ * anything: requests must not be taken before the descriptors they are
+ * described in are mapped. A stop asked meanwhile leaves any request that
+ * came to the next worker.
+ */
+static int wait_for_go(struct queue *q)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = q->go_fd, .events = POLLIN },
+		{ .fd = q->stop_fd, .events = POLLIN },
+	};
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return log_error_errno(-errno, "queue %u: wait to serve", q->id);
+		}
+		if (pfd[1].revents & POLLIN)
+			q->stopping = true;
+		if (pfd[0].revents & POLLIN || q->stopping)
+			return 0;
+	}
+}
+
 static void *queue_main(void *arg)
 {
 	struct queue *q = arg;
@@ -442,6 +468,8 @@ static void *queue_main(void *arg)
 	else
 		log_error_errno(r, "queue %u: submit FETCH", q->id);
 	announce_armed(q, r);
+	if (r == 0)
+		r = wait_for_go(q);
 
 	while (r == 0 && (q->armed || q->busy) && !(q->stopping && q->busy == 0)) {
 		struct io_uring_cqe *cqe;
@@ -498,12 +526,14 @@ out:
 
 int queue_init(struct queue *q, const struct export_ctx *ex, unsigned id, int report_fd)
 {
-	*q = (struct queue){ .ex = ex, .id = id, .report_fd = report_fd, .stop_fd = -1 };
+	*q = (struct queue){ .ex = ex, .id = id, .report_fd = report_fd, .stop_fd = -1,
+			     .go_fd = -1 };
 	q->ios = calloc(ex->depth, sizeof(*q->ios));
 	q->seg_pool = calloc((size_t)ex->depth * ex->max_segs, sizeof(*q->seg_pool));
 	q->waiting = calloc(ex->depth, sizeof(*q->waiting));
 	q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!q->ios || !q->seg_pool || !q->waiting || q->stop_fd < 0)
+	q->go_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!q->ios || !q->seg_pool || !q->waiting || q->stop_fd < 0 || q->go_fd < 0)
 		return log_error_errno(-ENOMEM, "queue %u: allocate", id);
 	for (unsigned t = 0; t < ex->depth; t++) {
 		q->ios[t].segs = &q->seg_pool[(size_t)t * ex->max_segs];
@@ -541,6 +571,8 @@ void queue_fini(struct queue *q)
 		munmap((void *)q->descs, q->descs_len);
 	if (q->stop_fd >= 0)
 		close(q->stop_fd);
+	if (q->go_fd >= 0)
+		close(q->go_fd);
 	if (q->ring_open)
 		io_uring_queue_exit(&q->ring);
 	q->ring_open = false;
@@ -549,6 +581,7 @@ void queue_fini(struct queue *q)
 	q->waiting = NULL;
 	q->descs = NULL;
 	q->stop_fd = -1;
+	q->go_fd = -1;
 }
 
 int queue_start(struct queue *q)
@@ -558,10 +591,20 @@ int queue_start(struct queue *q)
 	return r ? -r : 0;
 }
 
-void queue_request_stop(struct queue *q)
+static void signal_fd(struct queue *q, int fd, const char *what)
 {
 	uint64_t one = 1;
 
-	if (write(q->stop_fd, &one, sizeof(one)) < 0)
-		log_error_errno(-errno, "queue %u: stop", q->id);
+	if (write(fd, &one, sizeof(one)) < 0)
+		log_error_errno(-errno, "queue %u: %s", q->id, what);
+}
+
+void queue_request_stop(struct queue *q)
+{
+	signal_fd(q, q->stop_fd, "stop");
+}
+
+void queue_go(struct queue *q)
+{
+	signal_fd(q, q->go_fd, "go");
 }

@@ -73,6 +73,7 @@ struct queue {
 	pthread_t thread;
 
 	int stop_fd;	/* eventfd: the main thread asks for a stop */
+	int go_fd;	/* eventfd: the main thread has mapped the descriptors */
 	int report_fd;	/* eventfd: tells the main thread of arming/exit */
 	/* Written by the queue thread before it signals report_fd. */
 	int setup_result;
@@ -105,6 +106,13 @@ int queue_init(struct queue *q, const struct export_ctx *ex, unsigned id, int re
  * the mapping).
  */
 int queue_map_descriptors(struct queue *q);
+
+/*
+ * Let the armed queue take requests (main thread, once every queue is
+ * mapped). Kernels from 6.16 may hand a request to a FETCH as soon as the
+ * last queue arms, before END_USER_RECOVERY: until then the thread waits.
+ */
+void queue_go(struct queue *q);
 void queue_fini(struct queue *q);
 
 /* Start the thread; it reports on report_fd once armed (or failed) and on exit. */
