@@ -1,5 +1,6 @@
 # glidefs build. `make` builds the three programs; `make test` and
-# `make demo` first install whatever this machine lacks (ci/deps.sh).
+# `make demo` (and `make bench`) first install whatever this machine lacks
+# (ci/deps.sh).
 
 CC ?= cc
 BUILD ?= build
@@ -34,7 +35,7 @@ COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PROTO_C:.c=.o)
 
 PROGRAMS := $(BUILD)/glidefsd $(BUILD)/glidefs-worker $(BUILD)/glidectl
 
-.PHONY: all deps test unit-tests store-test test-tools fuzz fuzz-seeds demo clean
+.PHONY: all deps test unit-tests store-test test-tools fuzz fuzz-seeds demo bench clean
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)
@@ -134,6 +135,10 @@ test: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@ci/demo.sh
+
+# Not part of `make test` (a smoke run of it is): about half an hour.
+bench: deps
+	@bench/run.sh
 
 clean:
 	rm -rf build build-san build-fuzz

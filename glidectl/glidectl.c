@@ -20,6 +20,7 @@
 #include "frame.h"
 #include "transport.h"
 #include "ublk_uapi.h"
+#include "store/store.h"
 #include "util.h"
 
 #define DEFAULT_SOCKET "/run/glidefs/glidefs.sock"
@@ -37,7 +38,7 @@ static void usage(FILE *f)
 		"Commands:\n"
 		"  create NAME --size SIZE [--queues N] [--depth N]\n"
 		"              [--transport auto|zero-copy|user-copy|copy]\n"
-		"              [--store s3://BUCKET/PREFIX|file:///PATH] [--cache-size SIZE]\n"
+		"              [--store s3://BUCKET/PREFIX|file:///PATH|null:] [--cache-size SIZE]\n"
 		"                        create an export; prints its device\n"
 		"  list [--json]         list exports\n"
 		"  status NAME [--json]  show one export, as the kernel sees it\n"
@@ -249,9 +250,9 @@ static int cmd_create(int argc, char **argv)
 						   "user-copy, copy)", optarg);
 			break;
 		case 'S':
-			if (*optarg && strncmp(optarg, "s3://", 5) && strncmp(optarg, "file:///", 8))
-				return usage_error("invalid store '%s' (s3://BUCKET/PREFIX or "
-						   "file:///ABSOLUTE/PATH)", optarg);
+			if (*optarg && !store_url_ok(optarg, true))
+				return usage_error("invalid store '%s' (" STORE_URL_FORMS ", or "
+						   STORE_NULL_URL " to keep nothing)", optarg);
 			create.store = optarg;
 			break;
 		case 'c':

@@ -25,6 +25,7 @@
 #include "reexec.h"
 #include "server.h"
 #include "supervisor.h"
+#include "store/store.h"
 #include "util.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/glidefs"
@@ -93,9 +94,8 @@ static int config_key(void *userdata, const char *key, const char *value, char *
 			       -EINVAL;
 		s->chunk_size = (uint32_t)v;
 	} else if (!strcmp(key, "store")) {
-		if (strncmp(value, "s3://", 5) && strncmp(value, "file:///", 8))
-			return snprintf(why, why_len, "'%s' is not s3://bucket/prefix or "
-					"file:///path", value), -EINVAL;
+		if (!store_url_ok(value, false))
+			return snprintf(why, why_len, "'%s' is not " STORE_URL_FORMS, value), -EINVAL;
 		if (strlen(value) >= sizeof(s->store) - EXPORT_NAME_MAX - 1)
 			return snprintf(why, why_len, "store URL too long"), -EINVAL;
 		snprintf(s->store, sizeof(s->store), "%s", value);
@@ -251,9 +251,9 @@ static int parse_args(struct supervisor *s, int argc, char **argv)
 	    snprintf(s->store, sizeof(s->store), "file://%s/store", s->state_dir) >=
 		    (int)sizeof(s->store) - EXPORT_NAME_MAX - 1)
 		return log_error_errno(-ENAMETOOLONG, "state directory %s", s->state_dir);
-	if (strncmp(s->store, "file:///", 8) && strncmp(s->store, "s3://", 5))
-		return log_error_errno(-EINVAL, "store %s: not s3://bucket/prefix or file:///path "
-				       "(is the state directory absolute?)", s->store);
+	if (!store_url_ok(s->store, false))
+		return log_error_errno(-EINVAL, "store %s: not " STORE_URL_FORMS
+				       " (is the state directory absolute?)", s->store);
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "notify.h"
 #include "reexec.h"
+#include "store/store.h"
 #include "util.h"
 
 #define MAX_CONNECTIONS 256
@@ -226,9 +227,9 @@ static void handle_create(struct conn *c, const Glidefs__Control__CreateRequest 
 	if ((unsigned)req->transport > TRANSPORT_COPY)
 		return reply_error(c, -EINVAL, "unknown transport");
 	if (req->store && *req->store) {
-		if (strncmp(req->store, "s3://", 5) && strncmp(req->store, "file:///", 8))
-			return reply_error(c, -EINVAL, "the store is not s3://bucket/prefix or "
-					   "file:///path");
+		if (!store_url_ok(req->store, true))
+			return reply_error(c, -EINVAL, "the store is not " STORE_URL_FORMS
+					   " (or " STORE_NULL_URL ")");
 		if (strlen(req->store) >= sizeof(rec.store))
 			return reply_error(c, -EINVAL, "the store URL is too long");
 		strcpy(rec.store, req->store);

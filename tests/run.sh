@@ -125,6 +125,13 @@ unit_tests build unit
 unit_tests build-san unit-asan
 store_contract
 build fuzz-targets fuzz && fuzz_targets "${GLIDEFS_FUZZ_SECONDS:-30}"
+# The benchmark's report: medians, ratios, targets, chart, on made-up figures.
+if out=$(python3 bench/report.py --self-test 2>&1); then
+	count ok "bench report self-test"
+else
+	echo "$out" | tail -n 20
+	count fail "bench report self-test"
+fi
 
 if [ -n "${GLIDEFS_SKIP_VM:-}" ]; then
 	echo "GLIDEFS_SKIP_VM is set: VM rows not run (counted as failed)"
@@ -144,6 +151,9 @@ else
 	# The object store behind the device: round trip, corruption, eviction.
 	vm_row sid-zero-copy-store sid zero-copy "" tests/vm/store.sh
 	vm_row trixie-user-copy-store trixie user-copy "" tests/vm/store.sh
+	# make bench's smoke run: one short cell per peer, S3 peers included.
+	GLIDEFS_BENCH_SMOKE=1 GLIDEFS_BENCH_S3=1 GLIDEFS_BENCH_S3_MIB=8 \
+		vm_row sid-bench-smoke sid zero-copy "" bench/guest.sh
 fi
 
 echo "make test took $(($(date +%s) - start)) s"

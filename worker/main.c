@@ -25,6 +25,8 @@
 #include "chunk.h"
 #include "frame.h"
 #include "link.h"
+#include "fault.h"
+#include "store/store.h"
 #include "log.h"
 #include "mount_ns.h"
 #include "queue.h"
@@ -47,6 +49,7 @@ struct worker {
 	char upgrade_to[PATH_MAX];    /* set by Upgrade: exec this once quiesced */
 	bool upgrade_in_place;	      /* else exit once quiesced, for a fresh process */
 	bool gc_asked;		      /* the supervisor waits for a GcReport */
+	bool flush_asked;	      /* the supervisor waits for the end of a flush */
 };
 
 /* The one worker of this process; send_failed() reaches it from anywhere. */
@@ -83,22 +86,6 @@ static void send_failure(int err, const char *what, bool restart_recovery)
 static void send_failed(int err, const char *what)
 {
 	send_failure(err, what, false);
-}
-
-/*
- * A fault point for the crash suite: when GLIDEFS_TEST_DIE_ARMED names a
- * file that exists, the worker removes it and dies just after arming its
- * queues, before it maps them or reports READY, the moment of a recovery
- * that random kills seldom hit. One shot: the next worker lives.
- */
-static void fault_point_armed(void)
-{
-	const char *path = getenv("GLIDEFS_TEST_DIE_ARMED");
-
-	if (path && *path && unlink(path) == 0) {
-		log_warn("test fault point: dying with the queues armed (%s removed)", path);
-		_exit(70);
-	}
 }
 
 static int open_cdev(uint32_t dev_id)
@@ -304,40 +291,6 @@ static void send_adopted(struct worker *w)
 	send_to_supervisor(&msg);
 }
 
-/* Returns true when the message asks the worker to wind down. */
-static bool handle_message(struct worker *w, const Glidefs__Worker__ToWorker *msg)
-{
-	switch (msg->msg_case) {
-	case GLIDEFS__WORKER__TO_WORKER__MSG_STOP:
-		return true;
-	case GLIDEFS__WORKER__TO_WORKER__MSG_ADOPT:
-		send_adopted(w);
-		return false;
-	case GLIDEFS__WORKER__TO_WORKER__MSG_FLUSH:
-		cache_flush_request(w->ex.cache);
-		return false;
-	case GLIDEFS__WORKER__TO_WORKER__MSG_GC:
-		w->gc_asked = true;
-		cache_gc_request(w->ex.cache);
-		return false;
-	case GLIDEFS__WORKER__TO_WORKER__MSG_UPGRADE:
-		if (!msg->upgrade->binary || !*msg->upgrade->binary ||
-		    strlen(msg->upgrade->binary) >= sizeof(w->upgrade_to)) {
-			send_failed(-EINVAL, "upgrade: no usable binary path");
-			return false;
-		}
-		snprintf(w->upgrade_to, sizeof(w->upgrade_to), "%s", msg->upgrade->binary);
-		w->upgrade_in_place = msg->upgrade->in_place;
-		log_info("export %s: upgrading to %s; finishing requests in flight", w->ex.name,
-			 w->upgrade_to);
-		return true;
-	default:
-		log_warn("export %s: unexpected message %d from the supervisor; ignored",
-			 w->ex.name, (int)msg->msg_case);
-		return false;
-	}
-}
-
 /* Progress at most every half second; the end always. */
 #define FLUSH_REPORT_NS 500000000LL
 
@@ -347,11 +300,20 @@ static void send_flush_report(struct worker *w)
 	Glidefs__Worker__FlushReport rep = GLIDEFS__WORKER__FLUSH_REPORT__INIT;
 	Glidefs__Control__FlushProgress prog = GLIDEFS__CONTROL__FLUSH_PROGRESS__INIT;
 	static struct timespec last;
-	struct cache_flush_report r;
+	struct cache_flush_report r = { .done = true };
 	struct timespec now;
 	char text[160] = "";
 
-	cache_flush_report(w->ex.cache, &r);
+	if (w->ex.cache)
+		cache_flush_report(w->ex.cache, &r);
+	/*
+	 * Only to a flush the supervisor asked for: the flusher's own passes
+	 * report too, and one that ended before the request came would read
+	 * as that request done.
+	 */
+	if (!w->flush_asked)
+		return;
+	w->flush_asked = !r.done;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (!r.done && (now.tv_sec - last.tv_sec) * 1000000000LL + now.tv_nsec - last.tv_nsec <
 			       FLUSH_REPORT_NS)
@@ -380,9 +342,10 @@ static void send_gc_report(struct worker *w)
 	Glidefs__Worker__ToSupervisor msg = GLIDEFS__WORKER__TO_SUPERVISOR__INIT;
 	Glidefs__Worker__GcReport rep = GLIDEFS__WORKER__GC_REPORT__INIT;
 	Glidefs__Control__GcResult res = GLIDEFS__CONTROL__GC_RESULT__INIT;
-	struct cache_gc_report r;
+	struct cache_gc_report r = { .done = true };
 
-	cache_gc_report(w->ex.cache, &r);
+	if (w->ex.cache)
+		cache_gc_report(w->ex.cache, &r);
 	if (!w->gc_asked || !r.done)
 		return;
 	w->gc_asked = false;
@@ -398,6 +361,47 @@ static void send_gc_report(struct worker *w)
 	msg.msg_case = GLIDEFS__WORKER__TO_SUPERVISOR__MSG_GC;
 	msg.gc = &rep;
 	send_to_supervisor(&msg);
+}
+
+/* Returns true when the message asks the worker to wind down. */
+static bool handle_message(struct worker *w, const Glidefs__Worker__ToWorker *msg)
+{
+	switch (msg->msg_case) {
+	case GLIDEFS__WORKER__TO_WORKER__MSG_STOP:
+		return true;
+	case GLIDEFS__WORKER__TO_WORKER__MSG_ADOPT:
+		send_adopted(w);
+		return false;
+	case GLIDEFS__WORKER__TO_WORKER__MSG_FLUSH:
+		w->flush_asked = true;
+		if (w->ex.cache)
+			cache_flush_request(w->ex.cache);
+		else
+			send_flush_report(w); /* nothing is kept, so nothing is due */
+		return false;
+	case GLIDEFS__WORKER__TO_WORKER__MSG_GC:
+		w->gc_asked = true;
+		if (w->ex.cache)
+			cache_gc_request(w->ex.cache);
+		else
+			send_gc_report(w);
+		return false;
+	case GLIDEFS__WORKER__TO_WORKER__MSG_UPGRADE:
+		if (!msg->upgrade->binary || !*msg->upgrade->binary ||
+		    strlen(msg->upgrade->binary) >= sizeof(w->upgrade_to)) {
+			send_failed(-EINVAL, "upgrade: no usable binary path");
+			return false;
+		}
+		snprintf(w->upgrade_to, sizeof(w->upgrade_to), "%s", msg->upgrade->binary);
+		w->upgrade_in_place = msg->upgrade->in_place;
+		log_info("export %s: upgrading to %s; finishing requests in flight", w->ex.name,
+			 w->upgrade_to);
+		return true;
+	default:
+		log_warn("export %s: unexpected message %d from the supervisor; ignored",
+			 w->ex.name, (int)msg->msg_case);
+		return false;
+	}
 }
 
 /*
@@ -416,7 +420,7 @@ static int watch(struct worker *w)
 			{ .fd = w->signal_fd, .events = POLLIN },
 			{ .fd = w->link.fd, .events = POLLIN },
 			{ .fd = w->link.listen_fd, .events = POLLIN },
-			{ .fd = cache_flush_fd(w->ex.cache), .events = POLLIN },
+			{ .fd = w->ex.cache ? cache_flush_fd(w->ex.cache) : -1, .events = POLLIN },
 		};
 
 		if (poll(pfds, 5, -1) < 0) {
@@ -528,7 +532,8 @@ static int run(struct worker *w, Glidefs__Worker__Start *st)
 	w->ex.cache_fd = open_cache(st->cache_path, st->size_bytes);
 	if (w->ex.cache_fd < 0)
 		return send_failed(w->ex.cache_fd, "open the cache file"), w->ex.cache_fd;
-	r = open_write_back(w, st);
+	/* null: no cache, no store; the queues complete requests at once. */
+	r = store_url_is_null(st->store_url) ? 0 : open_write_back(w, st);
 	if (r < 0)
 		return send_failed(r, "open the cache and its object store"), r;
 	w->ex.cdev_fd = open_cdev(st->dev_id);
@@ -556,7 +561,8 @@ static int run(struct worker *w, Glidefs__Worker__Start *st)
 	}
 	r = wait_armed(w, &held);
 	if (r == 0)
-		fault_point_armed();
+		/* Armed, not yet mapped nor READY: the recovery random kills seldom hit. */
+		fault_point("GLIDEFS_TEST_DIE_ARMED", "with the queues armed");
 	for (unsigned i = 0; i < st->queues && r == 0; i++) {
 		r = queue_map_descriptors(&w->queues[i]);
 		/* Every queue is ours: a mapping refused is a dead worker's. */

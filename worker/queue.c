@@ -231,8 +231,10 @@ static void start_request(struct queue *q, unsigned tag)
 			io->result = -EIO;
 		/* fall through */
 	case UBLK_IO_OP_FLUSH:
-		if (io->result == 0)
+		if (io->result == 0 && q->ex->cache)
 			serve(q, tag);
+		else if (io->result == 0 && (io->op == UBLK_IO_OP_READ || io->op == UBLK_IO_OP_WRITE))
+			io->result = (int)io->len; /* null: done, no byte moved */
 		break;
 	default:
 		io->result = -EOPNOTSUPP;
@@ -458,7 +460,8 @@ static void *queue_main(void *arg)
 		goto out;
 	}
 	arm_poll(q, q->stop_fd, KIND_STOP);
-	arm_poll(q, cache_kick_fd(q->ex->cache, q->id), KIND_KICK);
+	if (q->ex->cache)
+		arm_poll(q, cache_kick_fd(q->ex->cache, q->id), KIND_KICK);
 	for (unsigned tag = 0; tag < q->ex->depth; tag++)
 		prep_cmd(q, tag, UBLK_U_IO_FETCH_REQ, -1);
 	/* Once submitted, the driver holds every FETCH: START_DEV may go. */

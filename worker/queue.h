@@ -33,7 +33,7 @@ struct export_ctx {
 	int cdev_fd;
 	int cache_fd;
 	const struct transport_ops *ops;
-	struct cache *cache;
+	struct cache *cache; /* NULL for a null: export: requests complete untouched */
 };
 
 /* Where a request that is not moving data waits. */

@@ -133,4 +133,18 @@ void store_list_free(struct store_req *r);
 /* The backend's name and its URL, for logs: "s3://bucket/prefix". */
 const char *store_url(const struct store *s);
 
+/*
+ * "null:" is not a store but the lack of one, for measuring the ublk
+ * transport's own cost: an export created with it completes every request
+ * at once without moving a byte (reads return whatever the pages held,
+ * writes are dropped). Only an export may ask for it by name, never a
+ * default, so that no configuration turns every export into a data sink.
+ */
+#define STORE_NULL_URL "null:"
+#define STORE_URL_FORMS "s3://BUCKET/PREFIX or file:///ABSOLUTE/PATH"
+
+/* Whether url has a form the store takes (null: only with allow_null). */
+bool store_url_ok(const char *url, bool allow_null);
+bool store_url_is_null(const char *url);
+
 #endif

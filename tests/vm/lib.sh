@@ -11,7 +11,16 @@ fail() {
 }
 
 # A hung control call fails its test instead of the whole run.
-ctl() { timeout 60 "$bin/glidectl" "$@"; }
+# A flush or gc moves data, which under emulation on a busy host can take
+# minutes; the rest answer at once.
+ctl() {
+	local limit=60 rc
+	case $1 in flush | gc) limit=600 ;; esac
+	timeout "$limit" "$bin/glidectl" "$@"
+	rc=$?
+	[ $rc = 124 ] && echo "glidectl $1: no answer in $limit s (killed)" >&2
+	return $rc
+}
 
 # One field of the flat JSON object glidectl prints, read on stdin. In bash,
 # not python: under emulation each python start costs seconds, and the
@@ -233,4 +242,42 @@ stop_probe() {
 	probe_pid=
 	sed 's/^/# /' "$work/probe.err"
 	return $rc
+}
+
+# The bucket: an S3 PUT signed by curl's own SigV4. The access key has a
+# colon (Swift's account:user), so it goes URL-encoded in the URL, and the
+# empty body's hash in the header s3api insists on.
+make_bucket() { # NAME
+	local key=${GLIDEFS_TEST_S3_ACCESS_KEY//:/%3A} hostport=${GLIDEFS_TEST_S3_ENDPOINT#http://}
+	curl -sf -o /dev/null -X PUT --aws-sigv4 "aws:amz:$GLIDEFS_TEST_S3_REGION:s3" \
+		-H "x-amz-content-sha256: $(sha256sum </dev/null | cut -d' ' -f1)" \
+		"http://$key:$GLIDEFS_TEST_S3_SECRET_KEY@$hostport/$1"
+}
+
+# Swift with s3api on the guest's loopback, in $work/swift, with the given
+# buckets; sets GLIDEFS_TEST_S3_* (tests/s3/swift.sh). Python under
+# emulation takes a minute or more to bring it up.
+start_swift() { # BUCKET...
+	local started=$SECONDS env b
+	env=$(GLIDEFS_SWIFT_TIMEOUT=400 "$top/tests/s3/swift.sh" start "$work/swift" 2>"$work/swift.err") &&
+		eval "$env" || return 1
+	for b in "$@"; do
+		make_bucket "$b" || { echo "bucket $b refused" >>"$work/swift.err"; return 1; }
+	done
+	say "# swift: up in $((SECONDS - started)) s at $GLIDEFS_TEST_S3_ENDPOINT"
+}
+
+stop_swift() {
+	[ -e "$work/swift/run" ] && "$top/tests/s3/swift.sh" stop "$work/swift"
+}
+
+# glidefsd's configuration lines for the server start_swift started.
+swift_conf() {
+	cat <<EOF
+s3_endpoint = $GLIDEFS_TEST_S3_ENDPOINT
+s3_region = $GLIDEFS_TEST_S3_REGION
+s3_path_style = yes
+s3_access_key = $GLIDEFS_TEST_S3_ACCESS_KEY
+s3_secret_key = $GLIDEFS_TEST_S3_SECRET_KEY
+EOF
 }

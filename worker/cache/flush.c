@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "log.h"
 #include "util.h"
 
@@ -154,6 +155,13 @@ static int flush_batch(struct flusher *f, const uint64_t *due, uint64_t ndue, ui
 		r = cache_put(c, key, f->pack, pack_len);
 		if (r < 0)
 			return r;
+		/* The pack is up, nothing points at it yet: an orphan for GC. */
+		if (getenv("GLIDEFS_TEST_DIE_UPLOADED")) {
+			char moment[128];
+
+			snprintf(moment, sizeof(moment), "with %s uploaded, not in the manifest", key);
+			fault_point("GLIDEFS_TEST_DIE_UPLOADED", moment);
+		}
 	}
 	r = cache_manifest_commit(c, f->entries, n, pack_len ? pack_seq + 1 : pack_seq);
 	if (r < 0)

@@ -71,9 +71,9 @@ int cache_manifest_load(struct cache *c)
 	_cleanup_free_ uint64_t *deltas = NULL;
 	_cleanup_free_ char **keys = NULL;
 	struct store_req list;
-	uint64_t base, seq;
+	uint64_t base, seq, orphans = 0;
 	size_t ndeltas;
-	char why[160];
+	char why[160], left[96] = "";
 	int r;
 
 	r = manifest_init(&c->manifest, c->cfg.size, c->cfg.chunk_size);
@@ -105,12 +105,17 @@ int cache_manifest_load(struct cache *c)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < list.nobjects; i++)
-		if (!pack_parse_key(list.objects[i].key, &seq) && seq >= c->manifest.next_pack)
+		if (!pack_parse_key(list.objects[i].key, &seq) && seq >= c->manifest.next_pack) {
 			c->manifest.next_pack = seq + 1;
+			orphans++;
+		}
 	store_list_free(&list);
+	if (orphans)
+		snprintf(left, sizeof(left), ", past %" PRIu64 " unreferenced packs a crash left (GC removes them)",
+			 orphans);
 	log_info("export %s: manifest %" PRIu64 " from %s (%zu deltas after base %" PRIu64
-		 "), next pack %" PRIu64, c->name, c->manifest.seq, store_url(c->store), ndeltas,
-		 base, c->manifest.next_pack);
+		 "), next pack %" PRIu64 "%s", c->name, c->manifest.seq, store_url(c->store), ndeltas,
+		 base, c->manifest.next_pack, left);
 	return 0;
 }
 
