@@ -5,7 +5,7 @@
 # with, in the environment (run.sh forwards GLIDEFS_*):
 #   GLIDEFS_BENCH_SMOKE=1     one short cell per peer, checked (make test)
 #   GLIDEFS_BENCH_S3=1        the S3 peers too
-#   GLIDEFS_BENCH_REPS, GLIDEFS_BENCH_RUNTIME   repetitions (3), seconds (3)
+#   GLIDEFS_BENCH_REPS, GLIDEFS_BENCH_RUNTIME   repetitions (3), seconds (2)
 #
 # Each peer gets a device of the same size, prefilled, and fio (io_uring,
 # direct I/O, time based) runs every workload on it a few times:
@@ -45,7 +45,7 @@ if [ $smoke = 1 ]; then
 	workloads=(randread-4k-qd32)
 	multi=(randwrite-4k-qd32)
 else
-	reps=${GLIDEFS_BENCH_REPS:-3} runtime=${GLIDEFS_BENCH_RUNTIME:-3} ramp=1
+	reps=${GLIDEFS_BENCH_REPS:-3} runtime=${GLIDEFS_BENCH_RUNTIME:-2} ramp=1
 	workloads=(randread-4k-qd1 randread-4k-qd32 randwrite-4k-qd1 randwrite-4k-qd32
 		randrw-4k-qd1 randrw-4k-qd32 seqread-128k-qd32 seqwrite-128k-qd32)
 	multi=(randread-4k-qd32 randwrite-4k-qd32 seqread-128k-qd32 seqwrite-128k-qd32)
