@@ -3,15 +3,15 @@
 # comparison for glidefs: one s3backer file system per directory, with a
 # loop device in direct I/O over its single file. Sourced, not run:
 #
-#   . bench/s3backer.sh
-#   eval "$(tests/s3/swift.sh start "$work/swift")"
-#   s3backer_make_bucket vol
+#   . tests/vm/lib.sh; . bench/s3backer.sh
+#   start_swift vol
 #   dev=$(s3backer_mount "$work/s3b" vol 1G)   # prints /dev/loopN
 #   ... fio --filename="$dev" --direct=1 ...
 #   s3backer_unmount "$work/s3b"                # returns once all is in S3
 #
 # The endpoint and credentials are GLIDEFS_TEST_S3_ENDPOINT, _REGION,
-# _ACCESS_KEY, _SECRET_KEY (what tests/s3/swift.sh prints). Needs the
+# _ACCESS_KEY, _SECRET_KEY (what tests/s3/swift.sh prints); signed
+# requests go through tests/vm/lib.sh's s3_request. Needs the
 # Debian package s3backer (it brings libfuse2; neither fuse nor fuse3 is
 # needed: as root libfuse mounts and umount(8) unmounts without
 # fusermount), curl, util-linux's losetup and blockdev, and the kernel's
@@ -38,47 +38,8 @@
 # s3backer.log (s3backer's own log, appended by every mount), and while
 # mounted s3backer.pid, s3backer.loop, s3backer.bucket, s3backer.logpos.
 
-# The empty payload's SHA-256: Swift's s3api wants x-amz-content-sha256
-# and curl's --aws-sigv4 does not send it by itself.
-_s3b_empty_sha=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
-
 _s3b_say() {
 	echo "s3backer.sh: $*" >&2
-}
-
-# One signed request; prints the body, fails on an HTTP error status.
-# The access key goes into the URL's user part, where its colon (Swift's
-# account:user) must be encoded to stay out of the user:password split.
-s3backer_s3() { # METHOD PATH [CURL-ARGS...]
-	local method=$1 path=$2 host=${GLIDEFS_TEST_S3_ENDPOINT#*://}
-	local scheme=${GLIDEFS_TEST_S3_ENDPOINT%%://*} key=${GLIDEFS_TEST_S3_ACCESS_KEY//:/%3A}
-	shift 2
-	local how=(-X "$method")
-	# curl waits for a body after a HEAD unless it is told it is one.
-	[ "$method" = HEAD ] && how=(-I)
-	curl -sf "${how[@]}" --aws-sigv4 "aws:amz:${GLIDEFS_TEST_S3_REGION:-us-east-1}:s3" \
-		-H "x-amz-content-sha256: $_s3b_empty_sha" "$@" \
-		"$scheme://$key:$GLIDEFS_TEST_S3_SECRET_KEY@$host/$path"
-}
-
-s3backer_make_bucket() { # BUCKET
-	s3backer_s3 PUT "$1" -o /dev/null
-}
-
-# The block objects in BUCKET, one key a line, in order. A listing
-# returns at most 1000 keys; the next page starts after the last one.
-s3backer_objects() { # BUCKET
-	local marker='' page keys
-	while :; do
-		# Parameters in sorted order: curl 7.88 signs the query as written,
-		# and the server sorts it before checking the signature.
-		page=$(s3backer_s3 GET "$1?${marker:+marker=$marker&}max-keys=1000") || return 1
-		keys=$(grep -o '<Key>[^<]*</Key>' <<<"$page" | sed 's/<[^>]*>//g')
-		# The mount token, present while mounted, is no block.
-		[ -n "$keys" ] && grep -vx 's3backer-mounted' <<<"$keys"
-		grep -q '<IsTruncated>true</IsTruncated>' <<<"$page" || return 0
-		marker=$(tail -n 1 <<<"$keys")
-	done
 }
 
 # The options every s3backer call shares.
@@ -239,25 +200,10 @@ s3backer_unmount() { # DIR
 		fi
 	fi
 	# The mount token goes last, after the upload: its absence confirms it.
-	if [ -n "$bucket" ] && s3backer_s3 HEAD "$bucket/s3backer-mounted" -o /dev/null 2>/dev/null; then
+	if [ -n "$bucket" ] && s3_request HEAD "$bucket/s3backer-mounted" -o /dev/null 2>/dev/null; then
 		_s3b_say "$bucket still carries s3backer's mount token"
 		rc=1
 	fi
 	rm -f "$dir/s3backer.pid" "$dir/s3backer.loop" "$dir/s3backer.bucket" "$dir/s3backer.logpos"
 	return $rc
-}
-
-# s3backer's counters (GETs, PUTs, cache hits) while DIR is mounted.
-s3backer_stats() { # DIR
-	cat "$1/mnt/stats"
-}
-
-# After a crash (s3backer killed, the machine gone) the bucket keeps its
-# mount token and every later mount is refused as a second one; this clears
-# it. Whatever was dirty in the dead process is lost.
-s3backer_reset() { # BUCKET
-	local args
-	args=$(_s3b_args) || return 1
-	mapfile -t args <<<"$args"
-	s3backer --reset-mounted-flag "${args[@]}" "$1" >/dev/null 2>&1
 }

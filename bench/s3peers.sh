@@ -64,7 +64,7 @@ s3_s3backer() { # REP
 	local t0 t1 out dev mnt=$work/s3b bucket=s3backer-bench-$1
 	# A fresh bucket each time: s3backer then knows every block is absent
 	# (--listBlocks) and writes without reading first.
-	s3backer_make_bucket "$bucket" || { say "# s3backer: bucket $bucket refused"; return 1; }
+	make_bucket "$bucket" || { say "# s3backer: bucket $bucket refused"; return 1; }
 	dev=$(s3backer_mount "$mnt" "$bucket" "${s3_mib}M") ||
 		{ say "# s3backer: mount failed"; return 1; }
 	t0=$(now)

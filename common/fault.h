@@ -14,7 +14,11 @@
 #ifndef GLIDEFS_FAULT_H
 #define GLIDEFS_FAULT_H
 
-/* Die here if the file named by $env exists; moment says where, for the log. */
-void fault_point(const char *env, const char *moment);
+/*
+ * Die here if the file named by $env exists; the printf-style moment says
+ * where, for the log, and is only formatted when the point fires.
+ */
+void fault_point(const char *env, const char *moment, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif

@@ -244,14 +244,24 @@ stop_probe() {
 	return $rc
 }
 
-# The bucket: an S3 PUT signed by curl's own SigV4. The access key has a
-# colon (Swift's account:user), so it goes URL-encoded in the URL, and the
-# empty body's hash in the header s3api insists on.
+# One S3 request signed by curl's own SigV4; prints the body, fails on an
+# HTTP error. The access key has a colon (Swift's account:user), so it goes
+# URL-encoded in the URL's user part, and the empty body's hash in the
+# header s3api insists on.
+s3_request() { # METHOD PATH [CURL-ARGS...]
+	local method=$1 path=$2 key=${GLIDEFS_TEST_S3_ACCESS_KEY//:/%3A}
+	local hostport=${GLIDEFS_TEST_S3_ENDPOINT#http://} how
+	shift 2
+	how=(-X "$method")
+	# curl waits for a body after a HEAD unless told it is one.
+	[ "$method" = HEAD ] && how=(-I)
+	curl -sf "${how[@]}" --aws-sigv4 "aws:amz:$GLIDEFS_TEST_S3_REGION:s3" \
+		-H "x-amz-content-sha256: $(sha256sum </dev/null | cut -d' ' -f1)" "$@" \
+		"http://$key:$GLIDEFS_TEST_S3_SECRET_KEY@$hostport/$path"
+}
+
 make_bucket() { # NAME
-	local key=${GLIDEFS_TEST_S3_ACCESS_KEY//:/%3A} hostport=${GLIDEFS_TEST_S3_ENDPOINT#http://}
-	curl -sf -o /dev/null -X PUT --aws-sigv4 "aws:amz:$GLIDEFS_TEST_S3_REGION:s3" \
-		-H "x-amz-content-sha256: $(sha256sum </dev/null | cut -d' ' -f1)" \
-		"http://$key:$GLIDEFS_TEST_S3_SECRET_KEY@$hostport/$1"
+	s3_request PUT "$1" -o /dev/null
 }
 
 # Swift with s3api on the guest's loopback, in $work/swift, with the given

@@ -156,12 +156,7 @@ static int flush_batch(struct flusher *f, const uint64_t *due, uint64_t ndue, ui
 		if (r < 0)
 			return r;
 		/* The pack is up, nothing points at it yet: an orphan for GC. */
-		if (getenv("GLIDEFS_TEST_DIE_UPLOADED")) {
-			char moment[128];
-
-			snprintf(moment, sizeof(moment), "with %s uploaded, not in the manifest", key);
-			fault_point("GLIDEFS_TEST_DIE_UPLOADED", moment);
-		}
+		fault_point("GLIDEFS_TEST_DIE_UPLOADED", "with %s uploaded, not in the manifest", key);
 	}
 	r = cache_manifest_commit(c, f->entries, n, pack_len ? pack_seq + 1 : pack_seq);
 	if (r < 0)
