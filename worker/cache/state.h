@@ -25,10 +25,13 @@
  *    under a read.
  *  - A write or discard is recorded after its data is in the cache file
  *    and before it is acknowledged (state_write_done): generation first,
- *    then the present and dirty bits.
+ *    then the present and dirty bits, then the generation again.
  *  - The flusher takes a chunk's generation before it reads the data and
  *    marks the chunk clean with that generation after the store has it
  *    (state_mark_clean); a write in between leaves the chunk dirty.
+ *
+ * tests/model/cache.pml models these rules, with the journal, the
+ * flusher, fills, eviction, crashes and power loss, for spin to check.
  */
 #ifndef GLIDEFS_CACHE_STATE_H
 #define GLIDEFS_CACHE_STATE_H
@@ -65,7 +68,12 @@ bool state_io_end(struct state *s, uint64_t chunk);
 /* Are pages [first, first + n) of chunk all present? */
 bool state_present(const struct state *s, uint64_t chunk, uint32_t first, uint32_t n);
 
-/* A write or discard of pages [first, first + n) is in the cache file. */
+/*
+ * A write or discard of pages [first, first + n) is in the cache file.
+ * The generation moves before the bits are set and again after: the
+ * flusher needs the first, the journal the second (tests/model/cache.pml
+ * is the model of these rules).
+ */
 void state_write_done(struct state *s, uint64_t chunk, uint32_t first, uint32_t n);
 
 bool state_dirty(const struct state *s, uint64_t chunk);

@@ -1,0 +1,384 @@
+/*
+ * A model of one cache chunk (worker/cache/) for spin: its pages in the
+ * cache file and on disk, the state table (state.h), the journal
+ * (journal.h) and the store, with every actor that touches them taking
+ * its steps in any interleaving:
+ *
+ *   writer     a queue thread serving a WRITE: state_io_begin, the data
+ *              into the file, state_write_done (generation, then present
+ *              and dirty bits), state_io_end, the acknowledgement
+ *   reader     a queue thread serving a READ: admitted, a fill asked for
+ *              when the page is not present (the read parks), the data
+ *   sync       FLUSH: journal_sync (snapshot of the chunks whose
+ *              generation moved, fdatasync of the cache file, the
+ *              journal record), then the FLUSH is acknowledged
+ *   flusher    flush.c's pass: generation, read, pack up, manifest
+ *              committed, state_mark_clean (clear, re-check, put back)
+ *   fetcher    fetch.c's fill: state_excl_want/take, the missing pages
+ *              from the store, state_fill_done, state_excl_release
+ *   evictor    flush.c's evict_one: exclusive, dirty re-checked,
+ *              state_evicted, journal_evict, the hole punched
+ *   writeback  the kernel writing a page of the cache file to disk on its
+ *              own, at any time
+ *   crash      the worker dies: the state table (a shared mapping)
+ *              survives, the in-memory rest does not; requests in flight
+ *              are reissued to the next worker (USER_RECOVERY_REISSUE)
+ *   power loss the machine dies: the file is what reached the disk, the
+ *              table is restored from the journal (state_restore), and
+ *              only what a completed FLUSH covered was promised
+ *
+ * Every write carries a new version, larger than any before; a page's
+ * version tells how new its data is. The invariants, checked by every
+ * read:
+ *   - an acknowledged write is never lost or overwritten by older data;
+ *   - a read never returns data older than the last write acknowledged
+ *     before it was issued (after a power loss: the last one a completed
+ *     FLUSH covered).
+ *
+ * The names follow the code's. Built with -D, each of these breaks one
+ * rule the code keeps, and spin must then find a violation (tests/model/
+ * run.sh checks that it does, so the model is known to be able to fail):
+ *   NAIVE_CLEAN   the flusher marks the chunk clean without comparing the
+ *                 generation it read at (a write during the upload is lost)
+ *   FILL_UNLOCKED a fill without the exclusive hold (a backfill overwrites
+ *                 a newer write: the seed's round-75 loss)
+ *   PUNCH_FIRST   eviction punches the hole before journaling it
+ *   SNAP_LAST     journal_sync takes its snapshot after the fdatasync
+ *   ONE_BUMP      state_write_done moves the generation only before the
+ *                 bits: a FLUSH whose snapshot falls between the two
+ *                 records the chunk without the write, and the next FLUSH
+ *                 sees an unchanged generation and records nothing (the
+ *                 code had this bug until this model found it)
+ */
+
+#define PAGES 2
+/*
+ * Versions 1..WRITES; 0 is the zeros the export starts with. Two writes,
+ * two FLUSHes, a crash and a power loss are enough for each of the broken
+ * variants below to fail; the correct one is about 62 million states.
+ */
+#define WRITES 2
+#define CRASHES 1
+#define POWER_LOSSES 1
+#define FLUSHES 2
+
+/* ---- what the worlds hold -------------------------------------------- */
+
+byte file[PAGES];	/* the cache file as the page cache has it */
+byte disk[PAGES];	/* the cache file as the disk has it */
+byte store[PAGES];	/* the chunk as the manifest in the store points at it */
+
+/* The state table: a shared mapping, survives a worker crash. */
+bool present[PAGES];
+bool dirty[PAGES];
+byte gen;		/* bumped by every recorded write */
+byte clean_gen;		/* the generation the store has */
+byte use_count;		/* I/O in flight */
+bool use_want;		/* a fill or eviction wants the chunk */
+bool use_held;		/* and has it */
+
+/* The journal: on disk, survives everything. */
+bool j_present[PAGES];
+bool j_dirty[PAGES];
+/* In the worker's memory: the generation the journal last recorded, and
+ * its lock (journal_sync holds it from snapshot to record, journal_evict
+ * for its record). */
+byte jgen;
+bool j_lock;
+
+/* The cache's in-memory flags (fetch.c). */
+bool fill_pending;
+
+/* What was promised: per page, the last version acknowledged, and the
+ * last one a completed FLUSH covered. */
+byte acked[PAGES];
+byte durable[PAGES];
+
+byte next_version;
+byte crashes;
+byte power_losses;
+byte flushes;
+
+/* ---- the actors' positions --------------------------------------------- */
+
+/*
+ * Steps that nothing else can tell apart from one step are one step: a
+ * reader's admission, check and read (between them only writes, which
+ * make the page newer, and actors that only look can come), a writer's
+ * admission and data, a fill's or eviction's announcement and take (the
+ * wait between them keeps new I/O out, which changes when, not what).
+ */
+
+/* writer */
+mtype = { W_IDLE, W_DATA, W_BITS, W_GEN2 };
+mtype w_pc = W_IDLE;
+byte w_page, w_version;
+
+/* reader */
+mtype = { R_IDLE, R_ISSUED, R_PARKED };
+mtype r_pc = R_IDLE;
+byte r_page, r_floor;
+
+/* FLUSH and the sync thread */
+mtype = { S_IDLE, S_SNAP, S_SYNC, S_APPEND };
+mtype s_pc = S_IDLE;
+byte s_covers[PAGES];	/* acked when the FLUSH was issued */
+bool s_have;		/* the snapshot holds a record */
+bool s_present[PAGES];
+bool s_dirty[PAGES];
+byte s_gen;
+
+/* flusher */
+mtype = { F_IDLE, F_READ1, F_COMMIT, F_CLEAN, F_RECHECK };
+mtype f_pc = F_IDLE;
+byte f_gen;
+byte f_data[PAGES];
+bool f_taken[PAGES];	/* the dirty bits state_mark_clean exchanged */
+
+/* fetcher and evictor share the exclusive hold; one at a time has it */
+mtype = { X_IDLE, X_FILL1, E_JOURNAL, E_PUNCH };
+mtype x_pc = X_IDLE;
+
+/* ---- helpers ----------------------------------------------------------- */
+
+/* state_io_begin admits the I/O */
+#define io_begin_ok (!use_want && !use_held)
+
+/* state_dirty */
+#define chunk_dirty (gen != clean_gen)
+
+/* Dead values are cleared: the same state is then one state to spin. */
+inline forget_flusher() {
+	f_gen = 0; f_data[0] = 0; f_data[1] = 0; f_taken[0] = 0; f_taken[1] = 0
+}
+
+inline forget_sync() {
+	s_have = 0; s_gen = 0;
+	s_present[0] = 0; s_present[1] = 0; s_dirty[0] = 0; s_dirty[1] = 0;
+	s_covers[0] = 0; s_covers[1] = 0
+}
+
+inline snapshot() {
+	s_have = (gen != jgen);
+	s_gen = gen;
+	s_present[0] = present[0]; s_present[1] = present[1];
+	s_dirty[0] = dirty[0]; s_dirty[1] = dirty[1]
+}
+
+inline fdatasync() {
+	disk[0] = file[0]; disk[1] = file[1]
+}
+
+inline journal_evict() {
+	j_present[0] = 0; j_present[1] = 0; j_dirty[0] = 0; j_dirty[1] = 0
+}
+
+inline punch() {
+	file[0] = 0; file[1] = 0
+}
+
+inline excl_release() {
+	use_want = 0; use_held = 0
+}
+
+/* ---- one step of one actor, chosen by spin ------------------------------- */
+
+active proctype world()
+{
+	do
+	/* writer: one WRITE of one page at a time */
+	:: atomic { w_pc == W_IDLE && next_version < WRITES ->
+		next_version++;
+		w_version = next_version;
+		if
+		:: w_page = 0
+		:: w_page = 1
+		fi;
+		w_pc = W_DATA }
+	/* admitted, its data into the file; state_write_done's generation */
+	:: d_step { w_pc == W_DATA && io_begin_ok ->
+		use_count++;
+		file[w_page] = w_version;
+		gen++;
+		w_pc = W_BITS }
+	:: d_step { w_pc == W_BITS -> present[w_page] = 1; dirty[w_page] = 1; w_pc = W_GEN2 }
+	/* the generation again, after the bits; state_io_end; acknowledged */
+	:: d_step { w_pc == W_GEN2 ->
+#ifndef ONE_BUMP
+		gen++;
+#endif
+		use_count--;
+		acked[w_page] = w_version;
+		w_page = 0; w_version = 0;
+		w_pc = W_IDLE }
+
+	/* reader: issued, then served or parked for a fill; checks the invariants */
+	:: atomic { r_pc == R_IDLE ->
+		if
+		:: r_page = 0
+		:: r_page = 1
+		fi;
+		r_floor = acked[r_page];
+		r_pc = R_ISSUED }
+	:: d_step { r_pc == R_ISSUED && io_begin_ok ->
+		if
+		:: present[r_page] ->
+			assert(file[r_page] >= r_floor);
+			r_page = 0; r_floor = 0;
+			r_pc = R_IDLE
+		:: else ->
+			/* cache_admit: ask for the fill, let the chunk go, park */
+			fill_pending = 1;
+			r_pc = R_PARKED
+		fi }
+	:: d_step { r_pc == R_PARKED && !fill_pending -> r_pc = R_ISSUED }
+
+	/* FLUSH: covers what was acknowledged when it was issued */
+	:: d_step { s_pc == S_IDLE && flushes < FLUSHES ->
+		flushes++;
+		s_covers[0] = acked[0];
+		s_covers[1] = acked[1];
+		s_pc = S_SNAP }
+#ifndef SNAP_LAST
+	:: d_step { s_pc == S_SNAP && !j_lock -> j_lock = 1; snapshot(); s_pc = S_SYNC }
+	:: d_step { s_pc == S_SYNC -> fdatasync(); s_pc = S_APPEND }
+#else
+	:: d_step { s_pc == S_SNAP && !j_lock -> j_lock = 1; fdatasync(); s_pc = S_SYNC }
+	:: d_step { s_pc == S_SYNC -> snapshot(); s_pc = S_APPEND }
+#endif
+	:: d_step { s_pc == S_APPEND ->
+		if
+		:: s_have ->
+			j_present[0] = s_present[0]; j_present[1] = s_present[1];
+			j_dirty[0] = s_dirty[0]; j_dirty[1] = s_dirty[1];
+			jgen = s_gen
+		:: else -> skip
+		fi;
+		j_lock = 0;
+		/* and the FLUSH is answered */
+		if :: durable[0] < s_covers[0] -> durable[0] = s_covers[0] :: else -> skip fi;
+		if :: durable[1] < s_covers[1] -> durable[1] = s_covers[1] :: else -> skip fi;
+		forget_sync();
+		s_pc = S_IDLE }
+
+	/* flusher: a dirty chunk, admitted; partly present, it asks for a fill */
+	:: d_step { f_pc == F_IDLE && chunk_dirty && io_begin_ok ->
+		if
+		:: present[0] && present[1] ->
+			f_gen = gen;
+			f_data[0] = file[0];
+			f_pc = F_READ1
+		:: else ->
+			fill_pending = 1
+		fi }
+	:: d_step { f_pc == F_READ1 -> f_data[1] = file[1]; f_pc = F_COMMIT }
+	/* the pack is up (an orphan until the manifest points at it), then the manifest */
+	:: d_step { f_pc == F_COMMIT ->
+		store[0] = f_data[0]; store[1] = f_data[1];
+		f_pc = F_CLEAN }
+#ifndef NAIVE_CLEAN
+	:: d_step { f_pc == F_CLEAN ->
+		if
+		:: gen == f_gen ->
+			f_taken[0] = dirty[0]; f_taken[1] = dirty[1];
+			dirty[0] = 0; dirty[1] = 0;
+			f_pc = F_RECHECK
+		:: else -> forget_flusher(); f_pc = F_IDLE
+		fi }
+	:: d_step { f_pc == F_RECHECK ->
+		if
+		:: gen != f_gen ->
+			/* a write raced the exchange: put back what was taken */
+			dirty[0] = dirty[0] || f_taken[0];
+			dirty[1] = dirty[1] || f_taken[1]
+		:: else ->
+			if :: clean_gen < f_gen -> clean_gen = f_gen :: else -> skip fi
+		fi;
+		forget_flusher();
+		f_pc = F_IDLE }
+#else
+	:: d_step { f_pc == F_CLEAN ->
+		dirty[0] = 0; dirty[1] = 0; clean_gen = gen;
+		forget_flusher();
+		f_pc = F_IDLE }
+#endif
+
+	/* fetcher: a fill asked for; the chunk held once its I/O drained */
+#ifndef FILL_UNLOCKED
+	:: d_step { x_pc == X_IDLE && fill_pending && use_count == 0 ->
+		use_want = 1; use_held = 1;
+#else
+	:: d_step { x_pc == X_IDLE && fill_pending ->
+#endif
+		if
+		:: !present[0] -> file[0] = store[0]; present[0] = 1
+		:: else -> skip
+		fi;
+		x_pc = X_FILL1 }
+	:: d_step { x_pc == X_FILL1 ->
+#ifndef FILL_UNLOCKED
+		if
+		:: !present[1] -> file[1] = store[1]; present[1] = 1
+		:: else -> skip
+		fi;
+#else
+		/* what was missing when the fill looked, written whatever came since */
+		file[1] = store[1]; present[1] = 1;
+#endif
+		excl_release();
+		fill_pending = 0;
+		x_pc = X_IDLE }
+
+	/* evictor: a clean chunk, held once its I/O drained; state_evicted */
+	:: d_step { x_pc == X_IDLE && !fill_pending && !chunk_dirty && use_count == 0 &&
+		    (present[0] || present[1]) ->
+		use_want = 1; use_held = 1;
+		present[0] = 0; present[1] = 0;
+		x_pc = E_JOURNAL }
+#ifndef PUNCH_FIRST
+	:: d_step { x_pc == E_JOURNAL && !j_lock -> journal_evict(); x_pc = E_PUNCH }
+	:: d_step { x_pc == E_PUNCH -> punch(); excl_release(); x_pc = X_IDLE }
+#else
+	:: d_step { x_pc == E_JOURNAL -> punch(); x_pc = E_PUNCH }
+	:: d_step { x_pc == E_PUNCH && !j_lock -> journal_evict(); excl_release(); x_pc = X_IDLE }
+#endif
+
+	/* the kernel writes a page back on its own */
+	:: d_step { disk[0] != file[0] -> disk[0] = file[0] }
+	:: d_step { disk[1] != file[1] -> disk[1] = file[1] }
+
+	/* the worker dies; the next one maps the same table (state_open) */
+	:: d_step { crashes < CRASHES ->
+		crashes++;
+		use_count = 0; excl_release();
+		fill_pending = 0;
+		jgen = 0;	/* journal_open without replay */
+		j_lock = 0;
+		/* reissued: the write again, the read again, the FLUSH again */
+		if :: w_pc != W_IDLE -> w_pc = W_DATA :: else -> skip fi;
+		if :: r_pc != R_IDLE -> r_pc = R_ISSUED :: else -> skip fi;
+		if :: s_pc != S_IDLE -> s_pc = S_SNAP :: else -> skip fi;
+		f_pc = F_IDLE; forget_flusher();
+		x_pc = X_IDLE }
+
+	/* power loss; the next boot restores the table from the journal */
+	:: d_step { power_losses < POWER_LOSSES ->
+		power_losses++;
+		file[0] = disk[0]; file[1] = disk[1];
+		present[0] = j_present[0]; present[1] = j_present[1];
+		dirty[0] = j_dirty[0]; dirty[1] = j_dirty[1];
+		clean_gen = 0;
+		gen = (j_dirty[0] || j_dirty[1] -> 1 : 0);
+		jgen = gen;
+		j_lock = 0;
+		use_count = 0; excl_release();
+		fill_pending = 0;
+		/* only what a completed FLUSH covered was promised */
+		acked[0] = durable[0]; acked[1] = durable[1];
+		w_pc = W_IDLE; w_page = 0; w_version = 0;
+		r_pc = R_IDLE; r_page = 0; r_floor = 0;
+		s_pc = S_IDLE; forget_sync();
+		f_pc = F_IDLE; forget_flusher();
+		x_pc = X_IDLE }
+	od
+}
