@@ -69,6 +69,10 @@ static void commit(struct queue *q, unsigned tag)
 
 	io->busy = false;
 	q->busy--;
+	if (q->spare) {
+		q->spare[q->nspare++] = io->buf;
+		io->buf = NULL;
+	}
 	prep_cmd(q, tag, UBLK_U_IO_COMMIT_AND_FETCH_REQ, io->result);
 }
 
@@ -209,6 +213,9 @@ static void start_request(struct queue *q, unsigned tag)
 
 	io->busy = true;
 	q->busy++;
+	/* Never empty: there are as many buffers as tags. */
+	if (q->spare)
+		io->buf = q->spare[--q->nspare];
 	io->inflight = 0;
 	io->nseg = 0;
 	io->admitted = false;
@@ -538,12 +545,29 @@ int queue_init(struct queue *q, const struct export_ctx *ex, unsigned id, int re
 	q->go_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!q->ios || !q->seg_pool || !q->waiting || q->stop_fd < 0 || q->go_fd < 0)
 		return log_error_errno(-ENOMEM, "queue %u: allocate", id);
-	for (unsigned t = 0; t < ex->depth; t++) {
+	for (unsigned t = 0; t < ex->depth; t++)
 		q->ios[t].segs = &q->seg_pool[(size_t)t * ex->max_segs];
-		if (ex->ops->needs_buffer &&
-		    posix_memalign(&q->ios[t].buf, 4096, ex->max_io) != 0)
-			return log_error_errno(-ENOMEM, "queue %u: bounce buffers", id);
+	if (ex->ops->buffer == BUFFER_NONE)
+		return 0;
+	/* Reserved, not touched: a buffer costs memory once it carries data. */
+	q->bufs_len = (size_t)ex->depth * ex->max_io;
+	q->bufs = mmap(NULL, q->bufs_len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (q->bufs == MAP_FAILED) {
+		q->bufs = NULL;
+		return log_error_errno(-errno, "queue %u: bounce buffers", id);
 	}
+	if (ex->ops->buffer == BUFFER_PER_TAG) {
+		for (unsigned t = 0; t < ex->depth; t++)
+			q->ios[t].buf = (char *)q->bufs + (size_t)t * ex->max_io;
+		return 0;
+	}
+	q->spare = calloc(ex->depth, sizeof(*q->spare));
+	if (!q->spare)
+		return log_error_errno(-ENOMEM, "queue %u: allocate", id);
+	/* The first popped is the first buffer, and so on. */
+	for (unsigned t = 0; t < ex->depth; t++)
+		q->spare[q->nspare++] = (char *)q->bufs + (size_t)(ex->depth - 1 - t) * ex->max_io;
 	return 0;
 }
 
@@ -564,9 +588,9 @@ int queue_map_descriptors(struct queue *q)
 
 void queue_fini(struct queue *q)
 {
-	if (q->ios)
-		for (unsigned t = 0; t < q->ex->depth; t++)
-			free(q->ios[t].buf);
+	if (q->bufs)
+		munmap(q->bufs, q->bufs_len);
+	free(q->spare);
 	free(q->ios);
 	free(q->seg_pool);
 	free(q->waiting);
@@ -581,6 +605,9 @@ void queue_fini(struct queue *q)
 	q->ring_open = false;
 	q->ios = NULL;
 	q->seg_pool = NULL;
+	q->bufs = NULL;
+	q->spare = NULL;
+	q->nspare = 0;
 	q->waiting = NULL;
 	q->descs = NULL;
 	q->stop_fd = -1;

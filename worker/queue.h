@@ -57,7 +57,7 @@ struct io {
 	enum io_wait wait;
 	uint64_t off, len; /* the request's range on the device */
 	uint64_t ticket;   /* IO_SYNCING: the sync it waits for */
-	void *buf;	   /* bounce buffer (copy, user-copy) */
+	void *buf;	   /* bounce buffer (copy; user-copy while busy) */
 	struct segment *segs;
 };
 
@@ -70,6 +70,10 @@ struct queue {
 	size_t descs_len;
 	struct io *ios;
 	struct segment *seg_pool;
+	void *bufs;	   /* depth bounce buffers of max_io bytes, or NULL */
+	size_t bufs_len;
+	void **spare;	   /* BUFFER_PER_REQUEST: the free ones, nspare of them */
+	unsigned nspare;
 	pthread_t thread;
 
 	int stop_fd;	/* eventfd: the main thread asks for a stop */

@@ -33,7 +33,7 @@ static void copy_prep_write(struct queue *q, unsigned tag, const struct segment 
 const struct transport_ops transport_copy = {
 	.id = TRANSPORT_COPY,
 	.prep_fetch = copy_prep_fetch,
-	.needs_buffer = true,
+	.buffer = BUFFER_PER_TAG,
 	.read_steps = 1,
 	.write_steps = 1,
 	.prep_read = copy_prep_read,

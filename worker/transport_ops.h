@@ -40,6 +40,18 @@ struct segment {
 #define FIXED_CDEV 0
 #define FIXED_CACHE 1
 
+/* The bounce buffers (max_io bytes each) a transport moves data through. */
+enum transport_buffer {
+	BUFFER_NONE,	    /* zero-copy: the request's own pages, in place */
+	BUFFER_PER_TAG,	    /* copy: the driver is given one with every FETCH */
+	/*
+	 * user-copy: one is needed only while a request is served, so they
+	 * come from a stack, last freed first out: only as many buffers as
+	 * requests ever served at once are ever touched, not one per tag.
+	 */
+	BUFFER_PER_REQUEST,
+};
+
 struct transport_ops {
 	enum transport id;
 	/* Ring-level set-up, after the fixed files are registered. */
@@ -51,8 +63,7 @@ struct transport_ops {
 	 */
 	void (*prep_fetch)(struct queue *q, unsigned tag, struct io_uring_sqe *sqe,
 			   struct ublksrv_io_cmd *cmd);
-	/* Whether each tag needs a bounce buffer of max_io bytes. */
-	bool needs_buffer;
+	enum transport_buffer buffer;
 	uint8_t read_steps;
 	uint8_t write_steps;
 	void (*prep_read)(struct queue *q, unsigned tag, const struct segment *seg,

@@ -40,7 +40,7 @@ static void ucopy_prep_write(struct queue *q, unsigned tag, const struct segment
 
 const struct transport_ops transport_user_copy = {
 	.id = TRANSPORT_USER_COPY,
-	.needs_buffer = true,
+	.buffer = BUFFER_PER_REQUEST,
 	.read_steps = 2,
 	.write_steps = 2,
 	.prep_read = ucopy_prep_read,
