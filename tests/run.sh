@@ -1,9 +1,10 @@
 #!/bin/bash
-# `make test`: build, run the host unit tests (plain and under ASan+UBSan)
-# and the object store's contract tests (a file:// directory and S3 on a
-# local Swift), then the suites on real ublk kernels in QEMU, one VM per
-# row: the data path on every row below, worker crashes and the lifecycle
-# (upgrades, supervisor restarts, handoff) on the first two:
+# `make test`: build, run the host unit tests (plain and under ASan+UBSan),
+# the object store's contract tests (a file:// directory and S3 on a local
+# Swift), the fuzz targets and the model of the cache (spin), then the
+# suites on real ublk kernels in QEMU, one VM per row: the data path on
+# every row below, worker crashes and the lifecycle (upgrades, supervisor
+# restarts, handoff) on the first two:
 #
 #   sid    -> zero-copy (AUTO_BUF_REG)
 #   trixie -> user-copy
@@ -124,7 +125,7 @@ build sanitizers SAN=1 all unit-tests store-test
 unit_tests build unit
 unit_tests build-san unit-asan
 store_contract
-build fuzz-targets fuzz && fuzz_targets "${GLIDEFS_FUZZ_SECONDS:-30}"
+build fuzz-targets fuzz && fuzz_targets "${GLIDEFS_FUZZ_SECONDS:-20}"
 # The benchmark's report: medians, ratios, targets, chart, on made-up figures.
 if out=$(python3 bench/report.py --self-test 2>&1); then
 	count ok "bench report self-test"
@@ -132,6 +133,20 @@ else
 	echo "$out" | tail -n 20
 	count fail "bench report self-test"
 fi
+
+# The model of the cache's state machine, and its broken variants (spin).
+model_checks() {
+	local log=/tmp/glidefs-model-$$.log line
+	tests/model/run.sh 2>&1 | tee "$log"
+	line=$(tail -n 1 "$log")
+	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+		passed=$((passed + BASH_REMATCH[1]))
+		failed=$((failed + BASH_REMATCH[2]))
+	else
+		count fail "model checks did not finish (log $log)"
+	fi
+}
+model_checks
 
 if [ -n "${GLIDEFS_SKIP_VM:-}" ]; then
 	echo "GLIDEFS_SKIP_VM is set: VM rows not run (counted as failed)"
