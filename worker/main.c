@@ -469,6 +469,7 @@ static int watch(struct worker *w)
 		if (pfds[3].revents)
 			link_accept(&w->link);
 		if (pfds[4].revents) {
+			cache_reports_drain(w->ex.cache);
 			send_flush_report(w);
 			send_gc_report(w);
 		}

@@ -725,6 +725,7 @@ static struct cache_flush_report vol_flush(struct vol *v)
 
 		if (now_s() > deadline || poll(&pfd, 1, WAIT_SECONDS * 1000) != 1)
 			fail_msg("flush did not end within %d s", WAIT_SECONDS);
+		cache_reports_drain(v->c);
 		cache_flush_report(v->c, &rep);
 	}
 	printf("  flush: %d, %llu chunks, %llu bytes still dirty\n", rep.result,

@@ -343,6 +343,7 @@ static struct cache_flush_report flush_and_wait(struct env *e)
 		struct pollfd pfd = { .fd = cache_flush_fd(e->c), .events = POLLIN };
 
 		assert_true(poll(&pfd, 1, 5000) == 1);
+		cache_reports_drain(e->c);
 		cache_flush_report(e->c, &rep);
 	}
 	assert_true(rep.done);
@@ -382,6 +383,7 @@ static struct cache_gc_report gc_and_wait(struct env *e)
 		struct pollfd pfd = { .fd = cache_flush_fd(e->c), .events = POLLIN };
 
 		assert_true(poll(&pfd, 1, 5000) == 1);
+		cache_reports_drain(e->c);
 		cache_gc_report(e->c, &rep);
 	}
 	assert_true(rep.done);

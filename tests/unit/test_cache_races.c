@@ -145,6 +145,7 @@ static int upload_wait(struct cache *c, struct cache_flush_report *rep)
 
 		if (n <= 0)
 			return n < 0 ? -errno : -ETIMEDOUT;
+		cache_reports_drain(c);
 		cache_flush_report(c, rep);
 	} while (!rep->done);
 	return rep->result;

@@ -83,8 +83,8 @@ int cache_sync_result(struct cache *c, unsigned qid, uint64_t ticket);
 
 /*
  * glidectl flush: upload every chunk dirty now. Its progress and its end
- * make cache_flush_fd readable; cache_flush_report says where it stands
- * (and drains the fd). Main thread only.
+ * make cache_flush_fd readable; cache_flush_report says where it stands.
+ * Main thread only.
  */
 struct cache_flush_report {
 	uint64_t dirty_bytes;	 /* dirty in the cache now */
@@ -113,6 +113,13 @@ struct cache_gc_report {
 void cache_gc_request(struct cache *c);
 void cache_gc_report(struct cache *c, struct cache_gc_report *out);
 int cache_flush_fd(const struct cache *c);
+/*
+ * Take what made cache_flush_fd readable, once per wakeup and before
+ * reading the reports: one flush's end and one collection's share the fd,
+ * and a reader that drained it per report could swallow the event of an
+ * end that came between the two and wait for it forever.
+ */
+void cache_reports_drain(struct cache *c);
 void cache_flush_report(struct cache *c, struct cache_flush_report *out);
 
 #endif

@@ -492,12 +492,17 @@ int cache_flush_fd(const struct cache *c)
 	return c->flusher->report_fd;
 }
 
+void cache_reports_drain(struct cache *c)
+{
+	uint64_t v;
+
+	(void)!read(c->flusher->report_fd, &v, sizeof(v));
+}
+
 void cache_flush_report(struct cache *c, struct cache_flush_report *out)
 {
 	struct flusher *f = c->flusher;
-	uint64_t v;
 
-	(void)!read(f->report_fd, &v, sizeof(v));
 	*out = (struct cache_flush_report){
 		.dirty_bytes = state_dirty_pages(c->state) * STATE_PAGE,
 		.uploaded_bytes = atomic_load(&f->sent_raw),
@@ -520,9 +525,7 @@ void cache_gc_request(struct cache *c)
 void cache_gc_report(struct cache *c, struct cache_gc_report *out)
 {
 	struct flusher *f = c->flusher;
-	uint64_t v;
 
-	(void)!read(f->report_fd, &v, sizeof(v));
 	pthread_mutex_lock(&f->gc_lock);
 	if (f->gc_finished == atomic_load(&f->gc_asked) && f->gc_finished)
 		*out = f->gc_last;
