@@ -63,18 +63,18 @@ unit_tests() { # DIR LABEL
 	done
 }
 
-# The object store's contract on both backends, plain and under ASan+UBSan,
-# S3 on a Swift server on loopback; tests/store/run.sh counts its own and
-# ends with "N passed, N failed".
-store_contract() {
-	local log=/tmp/glidefs-store-$$.log line
-	tests/store/run.sh build build-san 2>&1 | tee "$log"
+# A script that counts its own tests and ends with "N passed, N failed";
+# one that ends otherwise did not finish, and that is a failure too.
+counted() { # NAME COMMAND...
+	local name=$1 log=/tmp/glidefs-$1-$$.log line
+	shift
+	"$@" 2>&1 | tee "$log"
 	line=$(tail -n 1 "$log")
 	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
 		passed=$((passed + BASH_REMATCH[1]))
 		failed=$((failed + BASH_REMATCH[2]))
 	else
-		count fail "store contract tests did not finish (log $log)"
+		count fail "$name did not finish (log $log)"
 	fi
 }
 
@@ -124,7 +124,9 @@ build plain all unit-tests store-test test-tools || { echo "$passed passed, $fai
 build sanitizers SAN=1 all unit-tests store-test
 unit_tests build unit
 unit_tests build-san unit-asan
-store_contract
+# The object store's contract on both backends, plain and under ASan+UBSan,
+# S3 on a Swift server on loopback.
+counted store tests/store/run.sh build build-san
 build fuzz-targets fuzz && fuzz_targets "${GLIDEFS_FUZZ_SECONDS:-20}"
 # The benchmark's report: medians, ratios, targets, chart, on made-up figures.
 if out=$(python3 bench/report.py --self-test 2>&1); then
@@ -135,18 +137,7 @@ else
 fi
 
 # The model of the cache's state machine, and its broken variants (spin).
-model_checks() {
-	local log=/tmp/glidefs-model-$$.log line
-	tests/model/run.sh 2>&1 | tee "$log"
-	line=$(tail -n 1 "$log")
-	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-		passed=$((passed + BASH_REMATCH[1]))
-		failed=$((failed + BASH_REMATCH[2]))
-	else
-		count fail "model checks did not finish (log $log)"
-	fi
-}
-model_checks
+counted model tests/model/run.sh
 
 if [ -n "${GLIDEFS_SKIP_VM:-}" ]; then
 	echo "GLIDEFS_SKIP_VM is set: VM rows not run (counted as failed)"
