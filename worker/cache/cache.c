@@ -38,11 +38,24 @@ void cache_take_chunk(struct cache *c, uint64_t chunk)
 {
 	struct timespec ts = { .tv_nsec = TAKE_POLL_NS };
 
+	unsigned char free_ = 0;
+
+	/* Another fill or eviction of it ends in a store round trip at most. */
+	while (!atomic_compare_exchange_weak(&c->claimed[chunk], &free_, 1)) {
+		free_ = 0;
+		nanosleep(&ts, NULL);
+	}
 	/* The I/O in flight is a few requests, done in microseconds to milliseconds. */
 	if (state_excl_want(c->state, chunk))
 		return;
 	while (!state_excl_take(c->state, chunk))
 		nanosleep(&ts, NULL);
+}
+
+void cache_release_chunk(struct cache *c, uint64_t chunk)
+{
+	state_excl_release(c->state, chunk);
+	atomic_store(&c->claimed[chunk], 0);
 }
 
 int cache_kick_fd(const struct cache *c, unsigned qid)
@@ -216,6 +229,7 @@ static void free_cache(struct cache *c)
 	pthread_mutex_destroy(&c->manifest_lock);
 	free(c->fill_pending);
 	free(c->fill_failed);
+	free(c->claimed);
 	free(c->fetch_threads);
 	free(c->name);
 	free(c);
@@ -241,7 +255,8 @@ static int make_channels(struct cache *c)
 	c->mbox = calloc(c->cfg.nr_queues, sizeof(*c->mbox));
 	c->fill_pending = calloc(c->nchunks, 1);
 	c->fill_failed = calloc(c->nchunks, 1);
-	if (!c->mbox || !c->fill_pending || !c->fill_failed)
+	c->claimed = calloc(c->nchunks, 1);
+	if (!c->mbox || !c->fill_pending || !c->fill_failed || !c->claimed)
 		return -ENOMEM;
 	for (unsigned i = 0; i < c->cfg.nr_queues; i++)
 		c->mbox[i].kick_fd = -1;

@@ -142,7 +142,7 @@ static void *fetch_main(void *arg)
 		}
 		cache_take_chunk(c, chunk);
 		r = cache_fill_chunk(c, chunk, buf, rec, rec_cap);
-		state_excl_release(c->state, chunk);
+		cache_release_chunk(c, chunk);
 		if (r < 0)
 			atomic_store(&c->fill_failed[chunk], 1);
 		atomic_store(&c->fill_pending[chunk], 0);

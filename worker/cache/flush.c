@@ -236,7 +236,7 @@ static void evict_one(struct cache *c, uint64_t chunk)
 	cache_take_chunk(c, chunk);
 	/* Written since it was picked: it stays. */
 	if (state_dirty(c->state, chunk)) {
-		state_excl_release(c->state, chunk);
+		cache_release_chunk(c, chunk);
 		return;
 	}
 	state_evicted(c->state, chunk);
@@ -244,7 +244,7 @@ static void evict_one(struct cache *c, uint64_t chunk)
 	if (r == 0 && fallocate(c->cfg.cache_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				(off_t)(chunk * c->cfg.chunk_size), (off_t)c->cfg.chunk_size) < 0)
 		r = -errno;
-	state_excl_release(c->state, chunk);
+	cache_release_chunk(c, chunk);
 	if (r < 0)
 		log_warn_errno(r, "export %s: evict chunk %" PRIu64, c->name, chunk);
 	cache_kick_all(c);

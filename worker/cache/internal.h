@@ -39,6 +39,8 @@ struct cache {
 	/* Per chunk: a fill is asked for / the last fill failed. Atomics. */
 	_Atomic unsigned char *fill_pending;
 	_Atomic unsigned char *fill_failed;
+	/* Per chunk: a fetcher or the evictor holds it (cache_take_chunk). */
+	_Atomic unsigned char *claimed;
 	int fill_pipe[2]; /* chunk numbers, queue threads -> fetchers */
 
 	/* The manifest: fetchers read it, the flusher thread changes it. */
@@ -62,8 +64,13 @@ struct cache {
 /* Make every queue look again (a fill or an eviction ended). */
 void cache_kick_all(struct cache *c);
 
-/* Take the chunk for a fill or eviction, waiting out the I/O in flight. */
+/*
+ * Take the chunk for a fill or eviction, waiting out the I/O in flight
+ * and any other fill or eviction of it: the state table's hold has one
+ * owner, and a fetcher and the evictor may pick the same chunk.
+ */
 void cache_take_chunk(struct cache *c, uint64_t chunk);
+void cache_release_chunk(struct cache *c, uint64_t chunk);
 
 /* Ask the fetchers to fill chunk, unless that is asked already. */
 int cache_request_fill(struct cache *c, uint64_t chunk);
