@@ -37,12 +37,11 @@ void cache_kick_all(struct cache *c)
 void cache_take_chunk(struct cache *c, uint64_t chunk)
 {
 	struct timespec ts = { .tv_nsec = TAKE_POLL_NS };
-
-	unsigned char free_ = 0;
+	unsigned char idle = 0;
 
 	/* Another fill or eviction of it ends in a store round trip at most. */
-	while (!atomic_compare_exchange_weak(&c->claimed[chunk], &free_, 1)) {
-		free_ = 0;
+	while (!atomic_compare_exchange_weak(&c->claimed[chunk], &idle, 1)) {
+		idle = 0;
 		nanosleep(&ts, NULL);
 	}
 	/* The I/O in flight is a few requests, done in microseconds to milliseconds. */
