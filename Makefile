@@ -21,6 +21,14 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-rec
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+# TSAN=1 builds everything under ThreadSanitizer into build-tsan/, for the
+# tests that race the cache's threads against each other.
+ifeq ($(TSAN),1)
+BUILD := build-tsan
+CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
+endif
+
 PROTOS := control worker
 PROTO_C := $(PROTOS:%=$(BUILD)/proto/%.pb-c.c)
 PROTO_H := $(PROTOS:%=$(BUILD)/proto/%.pb-c.h)
@@ -141,6 +149,6 @@ bench: deps
 	@bench/run.sh
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-tsan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

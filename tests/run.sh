@@ -1,7 +1,7 @@
 #!/bin/bash
-# `make test`: build, run the host unit tests (plain and under ASan+UBSan),
-# the object store's contract tests (a file:// directory and S3 on a local
-# Swift), the fuzz targets and the model of the cache (spin), then the
+# `make test`: build, run the host unit tests (plain, under ASan+UBSan and
+# under TSan), the object store's contract tests (a file:// directory and S3
+# on a local Swift), the fuzz targets and the model of the cache (spin), then the
 # suites on real ublk kernels in QEMU, one VM per row: the data path on
 # every row below, worker crashes and the lifecycle (upgrades, supervisor
 # restarts, handoff) on the first two:
@@ -122,8 +122,13 @@ vm_row() { # LABEL KERNEL EXPECT FORCE SCRIPT
 
 build plain all unit-tests store-test test-tools || { echo "$passed passed, $failed failed"; exit 1; }
 build sanitizers SAN=1 all unit-tests store-test
+# The same tests under ThreadSanitizer: the cache's queue, flusher, fetcher,
+# evictor and sync threads race each other in test_cache_races and
+# test_state; a report fails the binary (TSan exits 66).
+build tsan TSAN=1 unit-tests
 unit_tests build unit
 unit_tests build-san unit-asan
+unit_tests build-tsan unit-tsan
 # The object store's contract on both backends, plain and under ASan+UBSan,
 # S3 on a Swift server on loopback.
 counted store tests/store/run.sh build build-san

@@ -282,13 +282,15 @@ static int append(struct journal *j, const void *buf, size_t len)
 int journal_sync(struct journal *j, int cache_fd)
 {
 	uint64_t nchunks = state_chunks(j->s);
-	bool compact = j->file_len > COMPACT_MIN &&
-		       j->file_len > COMPACT_FACTOR * (JOURNAL_HEADER + nchunks * j->rec_len);
 	_cleanup_free_ uint64_t *gens = NULL;
 	size_t nrec = 0;
+	bool compact;
 	int r;
 
+	/* file_len moves under the lock: the evictor appends too. */
 	pthread_mutex_lock(&j->lock);
+	compact = j->file_len > COMPACT_MIN &&
+		  j->file_len > COMPACT_FACTOR * (JOURNAL_HEADER + nchunks * j->rec_len);
 	gens = calloc(nchunks, sizeof(*gens));
 	r = gens ? 0 : -ENOMEM;
 	/*
