@@ -122,7 +122,12 @@ FUZZ_CFLAGS := $(filter-out -O2 -MMD -MP,$(CFLAGS)) -O1 \
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC) $(PROTO_C) $(PROTO_H)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wno-missing-prototypes -o $@ $< $(COMMON_SRC) $(PROTO_C) $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Isupervisor -Wno-missing-prototypes -o $@ $< $(COMMON_SRC) \
+		$(FUZZ_EXTRA) $(PROTO_C) $(LDLIBS)
+
+# The export records are the supervisor's, read from its state directory.
+build-fuzz/fuzz_config: FUZZ_EXTRA := supervisor/record.c
+build-fuzz/fuzz_config: supervisor/record.c
 
 fuzz: $(FUZZ_BIN)
 
