@@ -29,6 +29,13 @@
 #define RECOVERY_RETRIES 200
 #define RESPAWN_BACKOFF_MAX_MS 5000
 
+/* A line about one export: in the journal, its name and device id are fields too. */
+#define ex_log(ex, level, err, ...) \
+	log_export_msg(level, err, (ex)->rec.name, (ex)->rec.dev_id, __VA_ARGS__)
+#define ex_error(ex, ...) ex_log(ex, LOG_LVL_ERR, 0, __VA_ARGS__)
+#define ex_warn(ex, ...) ex_log(ex, LOG_LVL_WARN, 0, __VA_ARGS__)
+#define ex_info(ex, ...) ex_log(ex, LOG_LVL_INFO, 0, __VA_ARGS__)
+
 enum phase {
 	PHASE_ADDING,	      /* ADD_DEV in flight */
 	PHASE_SETTING_PARAMS, /* SET_PARAMS in flight */
@@ -285,7 +292,7 @@ static void set_error(struct export *ex, int err, const char *fmt, ...)
 	va_end(ap);
 	if (err && n >= 0 && (size_t)n < sizeof(ex->last_error))
 		snprintf(ex->last_error + n, sizeof(ex->last_error) - n, ": %s", strerror(-err));
-	log_error("export %s: %s", ex->rec.name, ex->last_error);
+	ex_error(ex, "export %s: %s", ex->rec.name, ex->last_error);
 }
 
 /*
@@ -350,8 +357,8 @@ static void upgrade_finished(struct export *ex)
 	ex->upgrading = false;
 	if (!ex->upgrade_failure[0]) {
 		snprintf(ex->binary, sizeof(ex->binary), "%s", ex->upgrade_to);
-		log_info("export %s: worker %d now runs %s", ex->rec.name, (int)ex->worker_pid,
-			 ex->binary);
+		ex_info(ex, "export %s: worker %d now runs %s", ex->rec.name, (int)ex->worker_pid,
+			ex->binary);
 		return notify(ex, 0, NULL);
 	}
 	snprintf(msg, sizeof(msg), "upgrade of %s to %s failed: %s; rolled back to %s, which "
@@ -359,7 +366,7 @@ static void upgrade_finished(struct export *ex)
 		 ex->binary);
 	snprintf(ex->last_error, sizeof(ex->last_error), "%.*s", (int)sizeof(ex->last_error) - 1,
 		 msg);
-	log_error("export %s: %s", ex->rec.name, msg);
+	ex_error(ex, "export %s: %s", ex->rec.name, msg);
 	notify(ex, -ENOEXEC, msg);
 }
 
@@ -375,9 +382,9 @@ static void info_done(int res, const void *out, void *userdata)
 	ex->is_new = false;
 	ex->recovering = false;
 	ex->last_error[0] = '\0';
-	log_info("export %s live on %s (%s, flags 0x%" PRIx64 ", worker %d)", ex->rec.name,
-		 ex->device, transport_name(transport_from_dev_flags(ex->info.flags)),
-		 (uint64_t)ex->info.flags, (int)ex->worker_pid);
+	ex_info(ex, "export %s live on %s (%s, flags 0x%" PRIx64 ", worker %d)", ex->rec.name,
+		ex->device, transport_name(transport_from_dev_flags(ex->info.flags)),
+		(uint64_t)ex->info.flags, (int)ex->worker_pid);
 	if (ex->upgrading)
 		return upgrade_finished(ex);
 	notify(ex, 0, NULL);
@@ -636,8 +643,8 @@ static void recovery_started(int res, const void *out, void *userdata)
 	 * before us started it), and a worker can join it as it is.
 	 */
 	if (res == -EINVAL && !recovery_restartable(ex)) {
-		log_info("export %s: recovery of %s already started; starting a worker",
-			 ex->rec.name, ex->device);
+		ex_info(ex, "export %s: recovery of %s already started; starting a worker",
+			ex->rec.name, ex->device);
 		res = 0;
 	}
 	if (!proceed(ex, res, "START_USER_RECOVERY"))
@@ -680,10 +687,10 @@ static void finish_down(struct export *ex)
 				log_warn_errno(-errno, "remove %s", files[i]);
 	}
 	if (goal == STOP_DELETE)
-		log_info("export %s deleted", ex->rec.name);
+		ex_info(ex, "export %s deleted", ex->rec.name);
 	if (goal == STOP_HANDOFF)
-		log_info("export %s: %s left quiesced for the next supervisor", ex->rec.name,
-			 ex->device);
+		ex_info(ex, "export %s: %s left quiesced for the next supervisor", ex->rec.name,
+			ex->device);
 	ex->phase = PHASE_DOWN;
 	if (goal != STOP_SHUTDOWN && goal != STOP_HANDOFF)
 		ex->rec.dev_id = -1;
@@ -712,8 +719,8 @@ static void worker_exit_timeout(struct loop_source *src, uint32_t events, void *
 	struct export *ex = userdata;
 
 	ex->timer = NULL;
-	log_warn("export %s: worker %d still running after STOP_DEV; killing it", ex->rec.name,
-		 (int)ex->worker_pid);
+	ex_warn(ex, "export %s: worker %d still running after STOP_DEV; killing it", ex->rec.name,
+		(int)ex->worker_pid);
 	kill(ex->worker_pid, SIGKILL);
 }
 
@@ -724,7 +731,7 @@ static void stopped(int res, const void *out, void *userdata)
 	(void)out;
 	ex->pending_ctrl--;
 	if (res < 0 && res != -ENODEV)
-		log_warn_errno(res, "export %s: STOP_DEV", ex->rec.name);
+		ex_log(ex, LOG_LVL_WARN, res, "export %s: STOP_DEV", ex->rec.name);
 	ex->stop_cmd_done = true;
 	if (ex->worker) {
 		/* The kernel aborted the worker's FETCHes; it leaves by itself. */
@@ -863,7 +870,7 @@ void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 		notify(ex, -EIO, "the worker died under way; run it again once the export is live");
 	}
 	if (ex->stop != STOP_NONE) {
-		log_info("export %s: worker %d %s", ex->rec.name, (int)pid, how);
+		ex_info(ex, "export %s: worker %d %s", ex->rec.name, (int)pid, how);
 		return stop_progress(ex);
 	}
 	if (ex->is_new) {
@@ -879,8 +886,8 @@ void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 		/* The old worker left as asked: bring the device up on the new binary. */
 		ex->upgrade_exiting = false;
 		ex->retries = 0;
-		log_info("export %s: worker %d %s after quiescing; starting %s", ex->rec.name,
-			 (int)pid, how, ex->upgrade_to);
+		ex_info(ex, "export %s: worker %d %s after quiescing; starting %s", ex->rec.name,
+			(int)pid, how, ex->upgrade_to);
 		return step_start_recovery(ex);
 	}
 	if (ex->upgrading) {
@@ -896,8 +903,8 @@ void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 	 * them. Not a death: that worker did what it had to.
 	 */
 	if (ex->restart_recovery && ex->recovering && !recovery_restartable(ex)) {
-		log_info("export %s: worker %d found queues of a worker that died during "
-			 "recovery; starting the recovery over", ex->rec.name, (int)pid);
+		ex_info(ex, "export %s: worker %d found queues of a worker that died during "
+			"recovery; starting the recovery over", ex->rec.name, (int)pid);
 		ex->restart_recovery = false;
 		ex->recovering = false;
 		ex->phase = PHASE_RECOVERING;
@@ -915,9 +922,9 @@ void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 		return;
 	}
 	delay = respawn_delay_ms(s, recent);
-	log_warn("export %s: worker %d %s; %s %s in %" PRIu64 " ms", ex->rec.name, (int)pid, how,
-		 ex->never_started ? "adding again the never started" : "recovering", ex->device,
-		 delay);
+	ex_warn(ex, "export %s: worker %d %s; %s %s in %" PRIu64 " ms", ex->rec.name, (int)pid, how,
+		ex->never_started ? "adding again the never started" : "recovering", ex->device,
+		delay);
 	snprintf(ex->last_error, sizeof(ex->last_error), "worker %d %s", (int)pid, how);
 	ex->phase = ex->never_started ? PHASE_ADDING : PHASE_RECOVERING;
 	if (ex->pending_ctrl == 0)
@@ -1067,9 +1074,9 @@ static void adoption_failed(struct export *ex, int err, const char *why)
 	ex->worker_pid = 0;
 	clear_timer(ex);
 	if (pid > 0 && is_our_worker(ex, pid)) {
-		log_warn("export %s: cannot adopt worker %d (%s%s%s); killing it to recover %s",
-			 ex->rec.name, (int)pid, why, err ? ": " : "", err ? strerror(-err) : "",
-			 ex->device);
+		ex_warn(ex, "export %s: cannot adopt worker %d (%s%s%s); killing it to recover %s",
+			ex->rec.name, (int)pid, why, err ? ": " : "", err ? strerror(-err) : "",
+			ex->device);
 		kill(pid, SIGKILL);
 		ex->retries = 0;
 		return step_start_recovery(ex);
@@ -1109,8 +1116,8 @@ static void adopted(struct export *ex, const Glidefs__Worker__Adopted *a)
 	ex->worker_pid = a->pid;
 	ex->phase = PHASE_LIVE;
 	ex->last_error[0] = '\0';
-	log_info("export %s: adopted worker %d (%s) serving %s", ex->rec.name, (int)a->pid,
-		 a->binary, ex->device);
+	ex_info(ex, "export %s: adopted worker %d (%s) serving %s", ex->rec.name, (int)a->pid,
+		a->binary, ex->device);
 	notify(ex, 0, NULL);
 }
 
@@ -1168,8 +1175,8 @@ static void restore_info(int res, const void *out, void *userdata)
 	ex->transport = transport_from_dev_flags(info->flags);
 	switch (info->state) {
 	case UBLK_S_DEV_QUIESCED:
-		log_info("export %s: /dev/ublkc%d is quiesced; recovering it", ex->rec.name,
-			 ex->rec.dev_id);
+		ex_info(ex, "export %s: /dev/ublkc%d is quiesced; recovering it", ex->rec.name,
+			ex->rec.dev_id);
 		return step_start_recovery(ex);
 	case UBLK_S_DEV_DEAD:
 		/* Added but never started: remove it and start over. */
@@ -1194,7 +1201,7 @@ int export_restore(struct supervisor *s, const struct export_record *rec)
 	ex = export_new(s, rec);
 	if (!ex)
 		return -ENOMEM;
-	log_info("export %s: restoring /dev/ublkc%d", rec->name, rec->dev_id);
+	ex_info(ex, "export %s: restoring /dev/ublkc%d", rec->name, rec->dev_id);
 	if (rec->dev_id < 0) {
 		restore_add(ex);
 		return 0;
@@ -1225,7 +1232,7 @@ int export_delete(struct export *ex, export_done_fn fn, void *userdata, char *wh
 	ex->done_fn = fn;
 	ex->done_ud = userdata;
 	ex->stop = STOP_DELETE;
-	log_info("export %s: deleting", ex->rec.name);
+	ex_info(ex, "export %s: deleting", ex->rec.name);
 	stop_progress(ex);
 	return 0;
 }
@@ -1305,8 +1312,8 @@ int export_upgrade(struct export *ex, const char *binary, export_done_fn fn, voi
 	ex->phase = PHASE_UPGRADING;
 	ex->done_fn = fn;
 	ex->done_ud = userdata;
-	log_info("export %s: upgrading worker %d to %s", ex->rec.name, (int)ex->worker_pid,
-		 binary);
+	ex_info(ex, "export %s: upgrading worker %d to %s", ex->rec.name, (int)ex->worker_pid,
+		binary);
 	set_timer(ex, WORKER_QUIESCE_TIMEOUT_MS, quiesce_timeout);
 	return 0;
 }
@@ -1327,7 +1334,7 @@ int export_restart(struct export *ex, export_done_fn fn, void *userdata, char *w
 	ex->last_error[0] = '\0';
 	ex->done_fn = fn;
 	ex->done_ud = userdata;
-	log_info("export %s: restarting", ex->rec.name);
+	ex_info(ex, "export %s: restarting", ex->rec.name);
 	if (ex->rec.dev_id < 0) {
 		restore_add(ex);
 		return 0;
@@ -1379,8 +1386,8 @@ void export_stop_all(struct supervisor *s, bool handoff, void (*fn)(struct super
 		ex->stop = handoff ? STOP_HANDOFF : STOP_SHUTDOWN;
 		ex->done_fn = check_all_stopped;
 		ex->done_ud = s;
-		log_info("export %s: %s", ex->rec.name,
-			 handoff ? "handing off (device left quiesced)" : "stopping for shutdown");
+		ex_info(ex, "export %s: %s", ex->rec.name,
+			handoff ? "handing off (device left quiesced)" : "stopping for shutdown");
 		stop_progress(ex);
 	}
 	check_all_stopped(NULL, 0, NULL, s);

@@ -121,7 +121,9 @@ int worker_spawn(struct loop *l, const char *binary, const Glidefs__Worker__Star
 	if (r < 0) {
 		kill(pid, SIGKILL);
 		close(w->fd);
-		return log_error_errno(r, "start worker %d", (int)pid);
+		log_export_msg(LOG_LVL_ERR, r, start->name, (int)start->dev_id, "start worker %d",
+			       (int)pid);
+		return r;
 	}
 	w->pidfd = -1;
 	*out = TAKE_PTR(w);

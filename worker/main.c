@@ -509,6 +509,8 @@ static int run(struct worker *w, Glidefs__Worker__Start *st)
 		send_failed(r, why);
 		return log_error_errno(r, "bad Start message: %s", why);
 	}
+	/* Before any thread: from here on, every line carries the export. */
+	log_set_export(st->name, (int)st->dev_id);
 	r = mount_ns_isolate();
 	if (r < 0)
 		return send_failed(r, "isolate the mount namespace"), r;

@@ -10,7 +10,11 @@
 #   - a NOTIFY_SOCKET receives READY=1 with STATUS=, STATUS= as exports
 #     come and go, WATCHDOG=1 every half WATCHDOG_USEC, RELOADING=1 and
 #     READY=1 again from the same pid across a SIGHUP re-exec, and
-#     STOPPING=1 at SIGTERM, all from glidefsd's own pid.
+#     STOPPING=1 at SIGTERM, all from glidefsd's own pid;
+#   - with its stderr on journald's stream and JOURNAL_STREAM naming it,
+#     glidefsd's and its worker's lines are journal entries of their own,
+#     with GLIDEFS_EXPORT and GLIDEFS_DEV_ID (and GLIDEFS_WORKER_PID in
+#     the worker's), not text on the stream.
 #
 # Prints one "ok - NAME" or "not ok - NAME: why" line per test.
 set -u
@@ -22,6 +26,7 @@ bin=$(cd "${GLIDEFS_BIN_DIR:-$top/build}" && pwd)
 
 lib_setup systemd
 notify_pid=
+journald_pid=
 
 wait_for() { # SECONDS COMMAND...: poll every 0.1 s until COMMAND succeeds
 	local i
@@ -140,7 +145,7 @@ notes=$work/notify.log
 : >"$notes"
 python3 "$work/notify.py" "$work/notify.sock" "$notes" &
 notify_pid=$!
-trap 'kill $notify_pid 2>/dev/null; lib_cleanup' EXIT
+trap 'kill $notify_pid 2>/dev/null; lib_cleanup; kill $journald_pid 2>/dev/null' EXIT
 wait_for 10 test -S "$work/notify.sock" || fail "notify receiver" "did not bind"
 
 got() { grep -c -- "$1" "$notes"; }
@@ -209,4 +214,69 @@ else
 	fail "notifications from other pids" "$(echo "$others" | tr '\n' '|')"
 fi
 say "# notifications: $(cut -d' ' -f2- "$notes" | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
+
+# --- the journal ----------------------------------------------------------
+
+# A service with StandardError=journal gets its stderr connected to
+# journald's stream and JOURNAL_STREAM naming that stream: systemd-cat
+# makes the connection, the wrapper the variable. The VM boots no
+# systemd, so journald runs on its own, into a runtime journal in /run
+# (it wants the cgroup hierarchy mounted, as systemd would have it).
+if [ ! -S /run/systemd/journal/socket ] && [ -x /lib/systemd/systemd-journald ]; then
+	mountpoint -q /sys/fs/cgroup || mount -t cgroup2 cgroup2 /sys/fs/cgroup
+	/lib/systemd/systemd-journald >>"$work/journald.log" 2>&1 &
+	journald_pid=$!
+fi
+journald_up=false
+wait_for 10 systemd-cat -t probe true 2>/dev/null && journald_up=true
+# Whether export j0 has an entry from IDENTIFIER with each FIELD=VALUE.
+has_entry() { # IDENTIFIER FIELD=VALUE...
+	local e f
+	e=$(journalctl --no-pager -o json GLIDEFS_EXPORT=j0 2>/dev/null |
+		grep -F "\"SYSLOG_IDENTIFIER\":\"$1\"")
+	for f in "${@:2}"; do
+		e=$(grep -F "\"${f%%=*}\":\"${f#*=}\"" <<<"$e")
+	done
+	[ -n "$e" ]
+}
+journal_test="journal entries of glidefsd and its worker carry GLIDEFS_EXPORT and GLIDEFS_DEV_ID"
+if $journald_up; then
+	systemd-cat -t glidefsd bash -c \
+		'export JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2); exec "$@"' _ \
+		"$bin/glidefsd" --state-dir "$state" --socket "$GLIDEFS_SOCKET" &
+	sup_pid=$!
+	why=
+	if ! wait_for 10 ctl list >/dev/null 2>&1; then
+		why="glidefsd did not start under systemd-cat"
+	elif ! ctl create j0 --size 64M >/dev/null 2>"$work/create.err"; then
+		why="create j0: $(cat "$work/create.err")"
+	else
+		st=$(ctl status j0 --json)
+		devid=$(json_field dev_id <<<"$st")
+		wpid=$(json_field worker_pid <<<"$st")
+		if ! wait_for 10 has_entry glidefsd "GLIDEFS_DEV_ID=$devid"; then
+			why="no glidefsd entry with GLIDEFS_DEV_ID=$devid"
+		elif ! wait_for 10 has_entry glidefs-worker "GLIDEFS_DEV_ID=$devid" \
+			"GLIDEFS_WORKER_PID=$wpid"; then
+			why="no glidefs-worker entry with GLIDEFS_DEV_ID=$devid GLIDEFS_WORKER_PID=$wpid"
+		fi
+		ctl delete j0 >/dev/null || why="${why:-delete j0 failed}"
+	fi
+	stop_supervisor || why="${why:-glidefsd did not exit 0}"
+	# Sent as entries, so none came as text on the stream too.
+	text=$(journalctl --no-pager -o cat _TRANSPORT=stdout SYSLOG_IDENTIFIER=glidefsd 2>/dev/null |
+		grep -E '^glidefs(d|-worker)\[' | head -n 3)
+	[ -n "$text" ] && why="${why:-lines on the stream: $(tr '\n' '|' <<<"$text")}"
+	if [ -z "$why" ]; then
+		pass "$journal_test"
+		say "# j0's entries: $(journalctl --no-pager -o json GLIDEFS_EXPORT=j0 |
+			grep -o '"SYSLOG_IDENTIFIER":"[^"]*"' | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
+	else
+		fail "$journal_test" "$why"
+		say "# --- journal (last 20 entries) ---"
+		journalctl --no-pager -n 20 -o short 2>&1 | sed 's/^/# /'
+	fi
+else
+	fail "$journal_test" "no journald ($(tail -n 3 "$work/journald.log" 2>/dev/null | tr '\n' ' '))"
+fi
 lib_finish

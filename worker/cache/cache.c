@@ -190,7 +190,7 @@ static void *sync_main(void *arg)
 			continue;
 		r = journal_sync(c->journal, c->cfg.cache_fd);
 		if (r < 0)
-			log_error_errno(r, "export %s: FLUSH: sync the cache", c->name);
+			log_error_errno_ratelimited(r, "export %s: FLUSH: sync the cache", c->name);
 		for (unsigned i = 0; i < c->cfg.nr_queues; i++) {
 			struct mailbox *m = &c->mbox[i];
 

@@ -98,8 +98,9 @@ int cache_fill_chunk(struct cache *c, uint64_t chunk, void *buf, void *rec, size
 	if (ref.pack == 0)
 		return fill_runs(c, chunk, missing, pages, NULL);
 	if (ref.len > rec_cap)
-		return log_error_errno(-EBADMSG, "export %s: chunk %" PRIu64 ": record of %" PRIu32
-				       " bytes is larger than any chunk's", c->name, chunk, ref.len);
+		return log_error_errno_ratelimited(-EBADMSG, "export %s: chunk %" PRIu64 ": record "
+						   "of %" PRIu32 " bytes is larger than any chunk's",
+						   c->name, chunk, ref.len);
 	pack_key(ref.pack, key, sizeof(key));
 	req.key = key;
 	req.off = ref.offset;
@@ -108,13 +109,13 @@ int cache_fill_chunk(struct cache *c, uint64_t chunk, void *buf, void *rec, size
 	req.cap = ref.len;
 	r = store_call(c->store, &req);
 	if (r < 0)
-		return log_error_errno(r, "export %s: chunk %" PRIu64 ": %s", c->name, chunk,
-				       req.error);
+		return log_error_errno_ratelimited(r, "export %s: chunk %" PRIu64 ": %s", c->name,
+						   chunk, req.error);
 	r = pack_decode_record(rec, req.got, chunk, &ref, buf, pages * STATE_PAGE, why,
 			       sizeof(why));
 	if (r < 0)
-		return log_error_errno(r, "export %s: chunk %" PRIu64 " from %s: %s", c->name,
-				       chunk, key, why);
+		return log_error_errno_ratelimited(r, "export %s: chunk %" PRIu64 " from %s: %s",
+						   c->name, chunk, key, why);
 	return fill_runs(c, chunk, missing, pages, buf);
 }
 

@@ -246,7 +246,7 @@ static void evict_one(struct cache *c, uint64_t chunk)
 		r = -errno;
 	cache_release_chunk(c, chunk);
 	if (r < 0)
-		log_warn_errno(r, "export %s: evict chunk %" PRIu64, c->name, chunk);
+		log_warn_errno_ratelimited(r, "export %s: evict chunk %" PRIu64, c->name, chunk);
 	cache_kick_all(c);
 }
 
