@@ -43,7 +43,8 @@ COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PROTO_C:.c=.o)
 
 PROGRAMS := $(BUILD)/glidefsd $(BUILD)/glidefs-worker $(BUILD)/glidectl
 
-.PHONY: all deps test unit-tests store-test test-tools fuzz fuzz-seeds demo bench clean
+.PHONY: all deps test unit-tests store-test test-tools fuzz fuzz-seeds demo bench clean \
+	install uninstall
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)
@@ -152,6 +153,43 @@ demo: deps
 # Not part of `make test` (a smoke run of it is): about half an hour.
 bench: deps
 	@bench/run.sh
+
+# `make install` (PREFIX, DESTDIR as usual). Both daemons go into one
+# directory: glidefsd runs the glidefs-worker that sits beside it. glidectl
+# goes there too, as losetup and dmsetup do: most of what it does needs
+# root or admin_group. The configuration stays in /etc whatever the
+# PREFIX, where glidefsd looks for it; an operator's file is never
+# replaced, and a new one is 0640 (it may come to hold s3_secret_key).
+# The service unit's ExecStart names the installed glidefsd.
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+MANDIR ?= $(PREFIX)/share/man
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+CONFDIR := /etc/glidefs
+INSTALL ?= install
+
+install: $(PROGRAMS)
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(CONFDIR)
+	$(INSTALL) -m 755 $(PROGRAMS) $(DESTDIR)$(SBINDIR)/
+	sed 's|^ExecStart=/usr/local/sbin/glidefsd|ExecStart=$(SBINDIR)/glidefsd|' \
+		units/glidefs.service >$(DESTDIR)$(UNITDIR)/glidefs.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/glidefs.service
+	$(INSTALL) -m 644 units/glidefs.socket $(DESTDIR)$(UNITDIR)/
+	$(INSTALL) -m 644 man/glidefsd.8 man/glidectl.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 644 man/glidefs.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	$(INSTALL) -m 644 completion/glidectl.bash $(DESTDIR)$(COMPLETIONDIR)/glidectl
+	test -e $(DESTDIR)$(CONFDIR)/glidefs.conf || \
+		$(INSTALL) -m 640 etc/glidefs.conf $(DESTDIR)$(CONFDIR)/glidefs.conf
+
+# What install put, but the configuration: that is the operator's now.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/glidefsd $(DESTDIR)$(SBINDIR)/glidefs-worker \
+		$(DESTDIR)$(SBINDIR)/glidectl $(DESTDIR)$(UNITDIR)/glidefs.service \
+		$(DESTDIR)$(UNITDIR)/glidefs.socket $(DESTDIR)$(MANDIR)/man8/glidefsd.8 \
+		$(DESTDIR)$(MANDIR)/man8/glidectl.8 $(DESTDIR)$(MANDIR)/man5/glidefs.conf.5 \
+		$(DESTDIR)$(COMPLETIONDIR)/glidectl
 
 clean:
 	rm -rf build build-san build-tsan build-fuzz

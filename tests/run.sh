@@ -140,6 +140,8 @@ else
 	echo "$out" | tail -n 20
 	count fail "bench report self-test"
 fi
+# make install and uninstall into a temporary root: files, unit, man pages, completion.
+counted install tests/install/run.sh
 
 # The model of the cache's state machine, and its broken variants (spin).
 counted model tests/model/run.sh
