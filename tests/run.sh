@@ -154,15 +154,17 @@ else
 	vm_row trixie-user-copy trixie user-copy "" tests/vm/datapath.sh
 	vm_row sid-copy sid copy copy tests/vm/datapath.sh
 	# "It never goes down": worker kills, upgrades, supervisor restarts.
-	vm_row sid-zero-copy-crash sid zero-copy "" tests/vm/crash.sh
+	GLIDEFS_KILLS=20 vm_row sid-zero-copy-crash sid zero-copy "" tests/vm/crash.sh
 	# The trixie rows repeat fewer rounds: the kill and upgrade machinery is
-	# the transport-independent part, and sid runs it in full.
+	# the transport-independent part, and sid repeats it more.
 	GLIDEFS_KILLS=15 vm_row trixie-user-copy-crash trixie user-copy "" tests/vm/crash.sh
 	vm_row sid-zero-copy-lifecycle sid zero-copy "" tests/vm/lifecycle.sh
 	GLIDEFS_UPGRADES=10 vm_row trixie-user-copy-lifecycle trixie user-copy "" tests/vm/lifecycle.sh
 	# systemd's protocols, with systemd's own tools (glidefsd needs ublk).
 	vm_row sid-systemd sid zero-copy "" tests/vm/systemd.sh
 	vm_row trixie-systemd trixie user-copy "" tests/vm/systemd.sh
+	# The README's tutorial, run as written, and the moving procedure.
+	vm_row sid-tutorial sid zero-copy "" tests/vm/tutorial.sh
 	# The object store behind the device: round trip, corruption, eviction.
 	vm_row sid-zero-copy-store sid zero-copy "" tests/vm/store.sh
 	vm_row trixie-user-copy-store trixie user-copy "" tests/vm/store.sh
