@@ -8,16 +8,19 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "control.pb-c.h"
 #include "frame.h"
+#include "stats.h"
 #include "transport.h"
 #include "ublk_uapi.h"
 #include "store/store.h"
@@ -47,6 +50,15 @@ static void usage(FILE *f)
 		"                        showing progress on a terminal\n"
 		"  gc NAME [--json]      delete the export's garbage in the store (older than\n"
 		"                        gc_grace) and rewrite mostly dead packs\n"
+		"  stats [NAME] [--json] [--watch]\n"
+		"                        counters of one export or all: requests, MiB, p50/p99\n"
+		"                        service times, cache hit ratio, dirty data and its age,\n"
+		"                        flush and fetch traffic, store errors/retries, worker\n"
+		"                        restarts, pauses (count/time QUIESCED); totals since the\n"
+		"                        worker started, or with --watch rates over each second\n"
+		"                        (redrawn on a terminal, a block per second elsewhere);\n"
+		"                        --json: the raw counters (latency buckets: at most\n"
+		"                        8 << i us for i < 21, then the slower ones)\n"
 		"  restart NAME          a failed export: try again (after a crash loop);\n"
 		"                        a live one: replace its worker without failing I/O\n"
 		"  upgrade NAME|--all [--binary PATH]\n"
@@ -496,6 +508,337 @@ static int cmd_gc(int argc, char **argv)
 	return rc;
 }
 
+/* ---- stats ----------------------------------------------------------- */
+
+/* A worker's counters by name, for --json (proto/control.proto says what each is). */
+static const struct {
+	const char *key;
+	size_t offset;
+} worker_fields[] = {
+#define F(name) { #name, offsetof(Glidefs__Control__WorkerCounters, name) }
+	F(reads), F(read_bytes), F(writes), F(write_bytes), F(flushes), F(discards),
+	F(discard_bytes), F(errors), F(cache_hits), F(cache_misses), F(dirty_bytes),
+	F(oldest_dirty_ms), F(flush_uploaded_bytes), F(flush_stored_bytes), F(flush_chunks),
+	F(flush_batches), F(fetch_chunks), F(fetch_bytes), F(fetch_errors), F(store_requests),
+	F(store_errors), F(store_retries), F(worker_start_ns),
+#undef F
+};
+
+static uint64_t worker_field(const Glidefs__Control__WorkerCounters *w, size_t i)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)w + worker_fields[i].offset, sizeof(v));
+	return v;
+}
+
+/* A histogram as STATS_BUCKETS counts, whatever the sender's version sent. */
+static void hist_buckets(const Glidefs__Control__Histogram *h, uint64_t *out)
+{
+	memset(out, 0, STATS_BUCKETS * sizeof(*out));
+	for (size_t i = 0; h && i < h->n_buckets && i < STATS_BUCKETS; i++)
+		out[i] = h->buckets[i];
+}
+
+static void json_hist(const char *key, const Glidefs__Control__Histogram *h)
+{
+	uint64_t b[STATS_BUCKETS];
+
+	hist_buckets(h, b);
+	printf(",\"%s_buckets\":[", key);
+	for (unsigned i = 0; i < STATS_BUCKETS; i++)
+		printf("%s%" PRIu64, i ? "," : "", b[i]);
+	printf("],\"%s_sum_ns\":%" PRIu64, key, h ? h->sum_ns : 0);
+}
+
+static void print_stats_json(const Glidefs__Control__ExportStats *st)
+{
+	const Glidefs__Control__WorkerCounters *w = st->worker_available ? st->worker : NULL;
+
+	printf("{\"name\":");
+	json_string(st->name);
+	printf(",\"state\":");
+	json_string(st->state);
+	printf(",\"worker_available\":%s,\"worker_restarts\":%" PRIu64 ",\"pauses\":%" PRIu64
+	       ",\"paused_ms\":%" PRIu64 ",\"paused\":%s,\"upgrades\":%" PRIu64
+	       ",\"upgrade_failures\":%" PRIu64 ",\"worker\":",
+	       w ? "true" : "false", st->worker_restarts, st->pauses, st->paused_ms,
+	       st->paused ? "true" : "false", st->upgrades, st->upgrade_failures);
+	if (!w) {
+		printf("null}");
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(worker_fields); i++)
+		printf("%s\"%s\":%" PRIu64, i ? "," : "{", worker_fields[i].key, worker_field(w, i));
+	json_hist("read_latency", w->read_latency);
+	json_hist("write_latency", w->write_latency);
+	printf(",\"latency_bucket_bounds_us\":[");
+	for (unsigned i = 0; i < STATS_BOUNDED; i++)
+		printf("%s%" PRIu64, i ? "," : "", stats_bucket_bound_us(i));
+	printf("]}}");
+}
+
+/*
+ * One row of the table: since the worker started, or, in --watch, what
+ * changed per second since the sample before (NULL: none, or the worker
+ * was replaced in between, which shows as "-").
+ */
+struct row {
+	bool have;	/* worker counters there to show */
+	double reads, writes, read_mib, write_mib, flush_mib, fetch_mib;
+	uint64_t hits, misses;
+	uint64_t rlat[STATS_BUCKETS], wlat[STATS_BUCKETS];
+};
+
+static double mib_of(uint64_t bytes)
+{
+	return (double)bytes / (1 << 20);
+}
+
+static void make_row(const Glidefs__Control__ExportStats *st,
+		     const Glidefs__Control__ExportStats *before, double seconds, struct row *r)
+{
+	const Glidefs__Control__WorkerCounters *w = st->worker_available ? st->worker : NULL;
+	const Glidefs__Control__WorkerCounters *b =
+		before && before->worker_available ? before->worker : NULL;
+	Glidefs__Control__WorkerCounters zero = GLIDEFS__CONTROL__WORKER_COUNTERS__INIT;
+	uint64_t rb[STATS_BUCKETS], wb[STATS_BUCKETS];
+	double per = 1;
+
+	*r = (struct row){ .have = w != NULL };
+	if (!w)
+		return;
+	if (seconds > 0) {
+		/* A rate needs the same worker at both ends. */
+		if (!b || b->worker_start_ns != w->worker_start_ns) {
+			r->have = false;
+			return;
+		}
+		per = seconds;
+	} else {
+		b = &zero;
+	}
+	hist_buckets(b->read_latency, rb);
+	hist_buckets(b->write_latency, wb);
+	hist_buckets(w->read_latency, r->rlat);
+	hist_buckets(w->write_latency, r->wlat);
+	for (unsigned i = 0; i < STATS_BUCKETS; i++) {
+		r->rlat[i] -= rb[i];
+		r->wlat[i] -= wb[i];
+	}
+	r->reads = (double)(w->reads - b->reads) / per;
+	r->writes = (double)(w->writes - b->writes) / per;
+	r->read_mib = mib_of(w->read_bytes - b->read_bytes) / per;
+	r->write_mib = mib_of(w->write_bytes - b->write_bytes) / per;
+	r->flush_mib = mib_of(w->flush_uploaded_bytes - b->flush_uploaded_bytes) / per;
+	r->fetch_mib = mib_of(w->fetch_bytes - b->fetch_bytes) / per;
+	r->hits = w->cache_hits - b->cache_hits;
+	r->misses = w->cache_misses - b->cache_misses;
+}
+
+static void fmt_latency(char *buf, size_t len, const uint64_t *buckets, double q)
+{
+	double us;
+
+	if (stats_quantile_us(buckets, STATS_BUCKETS, q, &us) < 0)
+		snprintf(buf, len, "-");
+	else if (us < 1000)
+		snprintf(buf, len, "%.0fus", us);
+	else if (us < 1000000)
+		snprintf(buf, len, "%.1fms", us / 1000);
+	else
+		snprintf(buf, len, "%.2fs", us / 1000000);
+}
+
+#define STATS_ROW "%-16s %-10s %8s %8s %8s %8s %7s %7s %7s %7s %5s %8s %7s %8s %8s %9s %8s %9s\n"
+
+static void print_stats_header(bool rates)
+{
+	printf(STATS_ROW, "NAME", "STATE", rates ? "R/s" : "READS", rates ? "W/s" : "WRITES",
+	       rates ? "RMiB/s" : "READMiB", rates ? "WMiB/s" : "WRITEMiB", "R-P50", "R-P99", "W-P50",
+	       "W-P99", "HIT%", "DIRTYMiB", "OLDEST", rates ? "FLUSH/s" : "FLUSHMiB",
+	       rates ? "FETCH/s" : "FETCHMiB", "ERR/RETRY", "RESTARTS", "PAUSES");
+}
+
+static const char *dash(const char *cell)
+{
+	return *cell ? cell : "-";
+}
+
+/* The cells of a row; an empty one shows as "-". */
+struct cells {
+	char reads[24], writes[24], rmib[24], wmib[24];
+	char rp50[16], rp99[16], wp50[16], wp99[16], hit[16];
+	char dirty[24], oldest[24], flush[24], fetch[24];
+	char errs[48], restarts[24], pauses[48];
+};
+
+static void print_stats_row(const Glidefs__Control__ExportStats *st, const struct row *r)
+{
+	const Glidefs__Control__WorkerCounters *w = st->worker_available ? st->worker : NULL;
+	struct cells c;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.restarts, sizeof(c.restarts), "%" PRIu64, st->worker_restarts);
+	snprintf(c.pauses, sizeof(c.pauses), "%" PRIu64 "/%.1fs", st->pauses,
+		 (double)st->paused_ms / 1000);
+	if (r->have) {
+		snprintf(c.reads, sizeof(c.reads), "%.0f", r->reads);
+		snprintf(c.writes, sizeof(c.writes), "%.0f", r->writes);
+		snprintf(c.rmib, sizeof(c.rmib), "%.1f", r->read_mib);
+		snprintf(c.wmib, sizeof(c.wmib), "%.1f", r->write_mib);
+		fmt_latency(c.rp50, sizeof(c.rp50), r->rlat, 0.5);
+		fmt_latency(c.rp99, sizeof(c.rp99), r->rlat, 0.99);
+		fmt_latency(c.wp50, sizeof(c.wp50), r->wlat, 0.5);
+		fmt_latency(c.wp99, sizeof(c.wp99), r->wlat, 0.99);
+		if (r->hits + r->misses)
+			snprintf(c.hit, sizeof(c.hit), "%.1f",
+				 100.0 * (double)r->hits / (double)(r->hits + r->misses));
+		snprintf(c.flush, sizeof(c.flush), "%.1f", r->flush_mib);
+		snprintf(c.fetch, sizeof(c.fetch), "%.1f", r->fetch_mib);
+	}
+	if (w) {
+		snprintf(c.dirty, sizeof(c.dirty), "%.1f", mib_of(w->dirty_bytes));
+		if (w->oldest_dirty_ms)
+			snprintf(c.oldest, sizeof(c.oldest), "%.1fs",
+				 (double)w->oldest_dirty_ms / 1000);
+		snprintf(c.errs, sizeof(c.errs), "%" PRIu64 "/%" PRIu64, w->store_errors,
+			 w->store_retries);
+	}
+	printf(STATS_ROW, st->name, st->state, dash(c.reads), dash(c.writes), dash(c.rmib),
+	       dash(c.wmib), dash(c.rp50), dash(c.rp99), dash(c.wp50), dash(c.wp99), dash(c.hit),
+	       dash(c.dirty), dash(c.oldest), dash(c.flush), dash(c.fetch), dash(c.errs),
+	       c.restarts, c.pauses);
+}
+
+static int fetch_stats(const char *name, Glidefs__Control__Response **out, uint64_t *at_ns)
+{
+	Glidefs__Control__Request req = GLIDEFS__CONTROL__REQUEST__INIT;
+	Glidefs__Control__NameRequest nreq = GLIDEFS__CONTROL__NAME_REQUEST__INIT;
+	struct timespec ts;
+	int rc;
+
+	nreq.name = (char *)name;
+	req.op_case = GLIDEFS__CONTROL__REQUEST__OP_STATS;
+	req.stats = &nreq;
+	*out = NULL;
+	rc = call(&req, out);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	*at_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return rc;
+}
+
+static const Glidefs__Control__ExportStats *stats_named(const Glidefs__Control__Response *resp,
+							 const char *name)
+{
+	for (size_t i = 0; resp && i < resp->n_stats; i++)
+		if (!strcmp(resp->stats[i]->name, name))
+			return resp->stats[i];
+	return NULL;
+}
+
+/* One sample: raw as JSON, or a table of totals, or of rates since before. */
+static void print_stats(const Glidefs__Control__Response *resp,
+			const Glidefs__Control__Response *before, double seconds)
+{
+	struct row r;
+
+	if (json) {
+		putchar('[');
+		for (size_t i = 0; i < resp->n_stats; i++) {
+			if (i)
+				putchar(',');
+			print_stats_json(resp->stats[i]);
+		}
+		printf("]\n");
+		return;
+	}
+	print_stats_header(seconds > 0);
+	for (size_t i = 0; i < resp->n_stats; i++) {
+		const Glidefs__Control__ExportStats *st = resp->stats[i];
+
+		make_row(st, seconds > 0 ? stats_named(before, st->name) : NULL, seconds, &r);
+		print_stats_row(st, &r);
+	}
+}
+
+/*
+ * --watch: a sample every second, on the second after the first; a
+ * terminal gets the table redrawn, anything else a block per sample.
+ * Runs until interrupted, or until the supervisor cannot be asked.
+ */
+static int watch_stats(const char *name)
+{
+	Glidefs__Control__Response *before = NULL, *now = NULL;
+	bool tty = isatty(STDOUT_FILENO);
+	uint64_t start_ns, before_ns, now_ns;
+	int rc = fetch_stats(name, &before, &start_ns);
+
+	before_ns = start_ns;
+	for (uint64_t k = 1; rc == EXIT_OK; k++) {
+		uint64_t due = start_ns + k * 1000000000u;
+		struct timespec ts = { .tv_sec = (time_t)(due / 1000000000u),
+				       .tv_nsec = (long)(due % 1000000000u) };
+
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+		rc = fetch_stats(name, &now, &now_ns);
+		if (rc != EXIT_OK)
+			break;
+		if (tty && !json)
+			printf("\033[H\033[2J");
+		print_stats(now, before, (double)(now_ns - before_ns) / 1e9);
+		if (!tty && !json)
+			putchar('\n');
+		/* Each sample as it comes, even into a pipe that is cut short. */
+		fflush(stdout);
+		protobuf_c_message_free_unpacked(&before->base, NULL);
+		before = now;
+		before_ns = now_ns;
+		now = NULL;
+	}
+	if (before)
+		protobuf_c_message_free_unpacked(&before->base, NULL);
+	if (now)
+		protobuf_c_message_free_unpacked(&now->base, NULL);
+	return rc;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "watch", no_argument, NULL, 'w' },
+		{},
+	};
+	Glidefs__Control__Response *resp = NULL;
+	const char *name = "";
+	bool watch = false;
+	uint64_t at_ns;
+	int c, rc;
+
+	optind = 0; /* 0, not 1: glibc then forgets the "+" mode of the first pass */
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'w': watch = true; break;
+		default: return usage_error("%s", "usage: glidectl stats [NAME] [--json] [--watch]");
+		}
+	}
+	if (argc - optind > 1)
+		return usage_error("%s", "usage: glidectl stats [NAME] [--json] [--watch]");
+	if (optind < argc)
+		name = argv[optind];
+	if (watch)
+		return watch_stats(name);
+	rc = fetch_stats(name, &resp, &at_ns);
+	if (rc == EXIT_OK)
+		print_stats(resp, NULL, 0);
+	if (resp)
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return rc;
+}
+
 static int cmd_upgrade(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -590,5 +933,7 @@ int main(int argc, char **argv)
 		return cmd_flush(argc, argv);
 	if (!strcmp(cmd, "gc"))
 		return cmd_gc(argc, argv);
+	if (!strcmp(cmd, "stats"))
+		return cmd_stats(argc, argv);
 	return usage_error("unknown command '%s'", cmd);
 }

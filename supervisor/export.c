@@ -28,6 +28,8 @@
 #define RECOVERY_RETRY_MS 50
 #define RECOVERY_RETRIES 200
 #define RESPAWN_BACKOFF_MAX_MS 5000
+/* Stats requests a worker may have unanswered at once (each a glidectl or a scrape). */
+#define STATS_WAITERS 16
 
 /* A line about one export: in the journal, its name and device id are fields too. */
 #define ex_log(ex, level, err, ...) \
@@ -65,6 +67,13 @@ static const char *const phase_names[] = {
  * holding I/O, for the next supervisor; the others remove it.
  */
 enum stop_goal { STOP_NONE, STOP_DELETE, STOP_SHUTDOWN, STOP_HANDOFF, STOP_ABANDON };
+
+/* Someone waiting for the worker's answer to Stats request id. */
+struct stats_waiter {
+	uint64_t id;
+	export_stats_fn fn;
+	void *userdata;
+};
 
 struct export {
 	struct supervisor *sup;
@@ -115,6 +124,21 @@ struct export {
 	Glidefs__Control__FlushProgress flush_last;
 	bool gc_waiting; /* a gc a client waits on (with done_fn) */
 	Glidefs__Control__GcResult gc_last;
+
+	/*
+	 * Stats requests the worker has not answered, oldest first; apart
+	 * from done_fn, so that counters can be read during a flush.
+	 */
+	struct stats_waiter stats_wait[STATS_WAITERS];
+	unsigned nstats_wait;
+	uint64_t stats_id; /* the last request's */
+
+	/* Counters since this supervisor image started (export_describe_stats). */
+	uint64_t restarts;	   /* workers respawned after a death */
+	uint64_t pauses;	   /* times the device went QUIESCED waiting for a worker */
+	uint64_t paused_ms;	   /* in pauses that ended */
+	uint64_t pause_began_ms;   /* now_ms() when the current pause began; 0: none */
+	uint64_t upgrades, upgrade_failures;
 };
 
 static void step_add(struct export *ex);
@@ -251,6 +275,97 @@ const Glidefs__Control__GcResult *export_gc_last(const struct export *ex)
 	return &ex->gc_last;
 }
 
+/* ---- counters ------------------------------------------------------- */
+
+int export_stats(struct export *ex, export_stats_fn fn, void *userdata)
+{
+	int r;
+
+	/* Not while upgrading: the new image must see Start first. */
+	if (ex->phase != PHASE_LIVE || !ex->worker)
+		return -ENOTCONN;
+	if (ex->nstats_wait == STATS_WAITERS)
+		return -EBUSY;
+	r = worker_send_stats(ex->worker, ex->stats_id + 1);
+	if (r < 0)
+		return r;
+	ex->stats_wait[ex->nstats_wait++] =
+		(struct stats_waiter){ .id = ++ex->stats_id, .fn = fn, .userdata = userdata };
+	return 0;
+}
+
+static void stats_drop(struct export *ex, unsigned i)
+{
+	memmove(&ex->stats_wait[i], &ex->stats_wait[i + 1],
+		(ex->nstats_wait - i - 1) * sizeof(ex->stats_wait[0]));
+	ex->nstats_wait--;
+}
+
+/* The worker answered; one nobody waits for any more is dropped. */
+static void stats_reply(struct export *ex, const Glidefs__Worker__Stats *st)
+{
+	for (unsigned i = 0; i < ex->nstats_wait; i++) {
+		struct stats_waiter w = ex->stats_wait[i];
+
+		if (w.id != st->id)
+			continue;
+		stats_drop(ex, i);
+		return w.fn(ex, st->counters, w.userdata);
+	}
+}
+
+/*
+ * The worker is gone: nothing it was asked will be answered. One at a
+ * time off the front, as a callback may forget others (and cannot ask
+ * again: there is no live worker).
+ */
+static void stats_fail_all(struct export *ex)
+{
+	while (ex->nstats_wait) {
+		struct stats_waiter w = ex->stats_wait[0];
+
+		stats_drop(ex, 0);
+		w.fn(ex, NULL, w.userdata);
+	}
+}
+
+void export_forget_stats(struct supervisor *s, void *userdata)
+{
+	for (struct export *ex = s->exports; ex; ex = ex->next)
+		for (unsigned i = ex->nstats_wait; i-- > 0;)
+			if (ex->stats_wait[i].userdata == userdata)
+				stats_drop(ex, i);
+}
+
+/* The device went QUIESCED, holding I/O, until a worker recovers it. */
+static void pause_begin(struct export *ex)
+{
+	if (ex->pause_began_ms)
+		return;
+	ex->pauses++;
+	ex->pause_began_ms = now_ms() ?: 1;
+}
+
+static void pause_end(struct export *ex)
+{
+	if (!ex->pause_began_ms)
+		return;
+	ex->paused_ms += now_ms() - ex->pause_began_ms;
+	ex->pause_began_ms = 0;
+}
+
+void export_describe_stats(const struct export *ex, Glidefs__Control__ExportStats *out)
+{
+	out->name = (char *)ex->rec.name;
+	out->state = (char *)export_phase_name(ex);
+	out->worker_restarts = ex->restarts;
+	out->pauses = ex->pauses;
+	out->paused_ms = ex->paused_ms + (ex->pause_began_ms ? now_ms() - ex->pause_began_ms : 0);
+	out->paused = ex->pause_began_ms != 0;
+	out->upgrades = ex->upgrades;
+	out->upgrade_failures = ex->upgrade_failures;
+}
+
 static void set_timer(struct export *ex, uint64_t ms, loop_fn fn)
 {
 	loop_remove(ex->timer);
@@ -274,6 +389,7 @@ static void export_unlink(struct export *ex)
 	if (*pp)
 		*pp = ex->next;
 	clear_timer(ex);
+	stats_fail_all(ex);
 	worker_proc_free(ex->worker);
 	free(ex->deaths);
 	free(ex);
@@ -356,6 +472,7 @@ static void upgrade_finished(struct export *ex)
 
 	ex->upgrading = false;
 	if (!ex->upgrade_failure[0]) {
+		ex->upgrades++;
 		snprintf(ex->binary, sizeof(ex->binary), "%s", ex->upgrade_to);
 		ex_info(ex, "export %s: worker %d now runs %s", ex->rec.name, (int)ex->worker_pid,
 			ex->binary);
@@ -367,6 +484,7 @@ static void upgrade_finished(struct export *ex)
 	snprintf(ex->last_error, sizeof(ex->last_error), "%.*s", (int)sizeof(ex->last_error) - 1,
 		 msg);
 	ex_error(ex, "export %s: %s", ex->rec.name, msg);
+	ex->upgrade_failures++;
 	notify(ex, -ENOEXEC, msg);
 }
 
@@ -382,6 +500,7 @@ static void info_done(int res, const void *out, void *userdata)
 	ex->is_new = false;
 	ex->recovering = false;
 	ex->last_error[0] = '\0';
+	pause_end(ex);
 	ex_info(ex, "export %s live on %s (%s, flags 0x%" PRIx64 ", worker %d)", ex->rec.name,
 		ex->device, transport_name(transport_from_dev_flags(ex->info.flags)),
 		(uint64_t)ex->info.flags, (int)ex->worker_pid);
@@ -447,6 +566,7 @@ static void worker_message(struct worker_proc *w, const Glidefs__Worker__ToSuper
 		}
 		clear_timer(ex);
 		ex->retries = 0;
+		pause_begin(ex);
 		if (ex->upgrade_in_place)
 			step_start_recovery(ex);
 		else
@@ -468,6 +588,9 @@ static void worker_message(struct worker_proc *w, const Glidefs__Worker__ToSuper
 		break;
 	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_GC:
 		gc_report(ex, msg->gc);
+		break;
+	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_STATS:
+		stats_reply(ex, msg->stats);
 		break;
 	case GLIDEFS__WORKER__TO_SUPERVISOR__MSG_FAILED:
 		snprintf(ex->last_error, sizeof(ex->last_error), "worker: %s",
@@ -863,6 +986,7 @@ void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 	ex->worker = NULL;
 	ex->worker_pid = 0;
 	clear_timer(ex);
+	stats_fail_all(ex);
 	if (ex->flush_progress || ex->gc_waiting) {
 		/* What it did stays done; the rest waits for the next run. */
 		ex->flush_progress = NULL;
@@ -882,6 +1006,9 @@ void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 	}
 	if (s->shutting_down)
 		return;
+	/* A device that served goes QUIESCED with its worker; until the next one, I/O waits. */
+	if (!ex->never_started)
+		pause_begin(ex);
 	if (ex->upgrading && ex->upgrade_exiting) {
 		/* The old worker left as asked: bring the device up on the new binary. */
 		ex->upgrade_exiting = false;
@@ -922,6 +1049,7 @@ void export_worker_exited(struct supervisor *s, pid_t pid, int status)
 		return;
 	}
 	delay = respawn_delay_ms(s, recent);
+	ex->restarts++;
 	ex_warn(ex, "export %s: worker %d %s; %s %s in %" PRIu64 " ms", ex->rec.name, (int)pid, how,
 		ex->never_started ? "adding again the never started" : "recovering", ex->device,
 		delay);
@@ -1073,12 +1201,14 @@ static void adoption_failed(struct export *ex, int err, const char *why)
 	ex->worker = NULL;
 	ex->worker_pid = 0;
 	clear_timer(ex);
+	stats_fail_all(ex);
 	if (pid > 0 && is_our_worker(ex, pid)) {
 		ex_warn(ex, "export %s: cannot adopt worker %d (%s%s%s); killing it to recover %s",
 			ex->rec.name, (int)pid, why, err ? ": " : "", err ? strerror(-err) : "",
 			ex->device);
 		kill(pid, SIGKILL);
 		ex->retries = 0;
+		pause_begin(ex);
 		return step_start_recovery(ex);
 	}
 	set_error(ex, err, "/dev/ublkc%d is live under pid %d, which is not a glidefs worker "
@@ -1177,6 +1307,7 @@ static void restore_info(int res, const void *out, void *userdata)
 	case UBLK_S_DEV_QUIESCED:
 		ex_info(ex, "export %s: /dev/ublkc%d is quiesced; recovering it", ex->rec.name,
 			ex->rec.dev_id);
+		pause_begin(ex);
 		return step_start_recovery(ex);
 	case UBLK_S_DEV_DEAD:
 		/* Added but never started: remove it and start over. */

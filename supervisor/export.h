@@ -80,6 +80,26 @@ const Glidefs__Control__FlushProgress *export_flush_last(const struct export *ex
 int export_gc(struct export *ex, export_done_fn fn, void *userdata, char *why, size_t why_len);
 const Glidefs__Control__GcResult *export_gc_last(const struct export *ex);
 
+/*
+ * The worker's counters: fn once with its answer, or with NULL when the
+ * worker goes away first. Independent of the operation a client may be
+ * waiting on (a flush, say). -ENOTCONN when there is no live worker to
+ * ask, -EBUSY when too many requests are unanswered: fn is not called.
+ */
+typedef void (*export_stats_fn)(struct export *ex, const Glidefs__Control__WorkerCounters *w,
+				void *userdata);
+int export_stats(struct export *ex, export_stats_fn fn, void *userdata);
+
+/* Drop every stats request of userdata's, on every export, without a call. */
+void export_forget_stats(struct supervisor *s, void *userdata);
+
+/*
+ * The supervisor's counters of ex (restarts, pauses, upgrades) and its
+ * name and state; the worker part is left as it is. Strings point into
+ * ex; valid until it changes.
+ */
+void export_describe_stats(const struct export *ex, Glidefs__Control__ExportStats *out);
+
 /* No export is between states and no client waits: safe to re-exec. */
 bool export_all_settled(struct supervisor *s);
 

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "export.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "record.h"
 #include "reexec.h"
@@ -170,6 +171,12 @@ static int config_key(void *userdata, const char *key, const char *value, char *
 			return snprintf(why, why_len, "'%s' is not a number of seconds in 1-86400",
 					value), r;
 		s->respawn_window_ms = (uint32_t)v * 1000;
+	} else if (!strcmp(key, "metrics_listen")) {
+		r = listen_parse(value, &s->metrics_addr, why, why_len);
+		if (r < 0)
+			return r;
+		snprintf(s->metrics_listen, sizeof(s->metrics_listen), "%s", value);
+		s->metrics = true;
 	} else if (!strcmp(key, "respawn_backoff_ms")) {
 		r = parse_uint(value, 0, 60000, &v);
 		if (r < 0)
@@ -280,6 +287,7 @@ static void begin_shutdown(struct supervisor *s)
 	notify_stopping();
 	log_info("shutting down");
 	server_stop();
+	metrics_stop();
 	loop_add_timer(s->loop, s->shutdown_timeout_ms, shutdown_timeout, s, NULL);
 	export_stop_all(s, s->handoff, all_down);
 }
@@ -384,6 +392,8 @@ static int run(struct supervisor *s)
 	r = server_start(s);
 	if (r < 0)
 		return r;
+	/* Without its metrics the supervisor still serves: logged, not fatal. */
+	metrics_start(s);
 	r = restore_exports(s);
 	if (r < 0)
 		return r;

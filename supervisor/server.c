@@ -8,8 +8,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -18,6 +16,8 @@
 #include "control.pb-c.h"
 #include "export.h"
 #include "frame.h"
+#include "gather.h"
+#include "listen.h"
 #include "log.h"
 #include "notify.h"
 #include "reexec.h"
@@ -34,6 +34,7 @@ struct conn {
 	struct ucred peer;
 	bool busy; /* a request is being served; further input waits */
 	struct conn *next;
+	struct gather *gather; /* stats: the counters being collected */
 
 	/* upgrade --all: the exports still to do, one at a time, and the tally. */
 	char (*todo)[EXPORT_NAME_MAX + 1];
@@ -64,6 +65,7 @@ static void conn_close(struct conn *c)
 		*pp = c->next;
 	srv.nconns--;
 	export_forget_waiter(c->sup, c);
+	gather_free(c->gather);
 	loop_remove(c->src);
 	close(c->fd);
 	frame_reader_free(&c->rd);
@@ -257,6 +259,30 @@ static struct export *find_or_reply(struct conn *c, const Glidefs__Control__Name
 	return ex;
 }
 
+static void stats_done(struct gather *g, void *userdata)
+{
+	Glidefs__Control__Response resp = GLIDEFS__CONTROL__RESPONSE__INIT;
+	struct conn *c = userdata;
+
+	/* Detached first: a reply that fails closes c. */
+	c->gather = NULL;
+	resp.n_stats = gather_results(g, &resp.stats);
+	reply(c, &resp);
+	gather_free(g);
+}
+
+/* Reading counters changes nothing: whoever may connect may ask. */
+static void handle_stats(struct conn *c, const Glidefs__Control__NameRequest *req)
+{
+	int r;
+
+	if (req->name && *req->name && !find_or_reply(c, req))
+		return;
+	r = gather_start(c->sup, req->name, stats_done, c, &c->gather);
+	if (r < 0)
+		reply_error(c, r, "cannot collect the counters");
+}
+
 static void handle_list(struct conn *c)
 {
 	_cleanup_free_ struct export **list = NULL;
@@ -381,6 +407,8 @@ static void handle(struct conn *c, const Glidefs__Control__Request *req)
 		if (ex && (r = export_refresh(ex, op_done, c)) < 0)
 			reply_error(c, r, "cannot read the device's state");
 		return;
+	case GLIDEFS__CONTROL__REQUEST__OP_STATS:
+		return handle_stats(c, req->stats);
 	case GLIDEFS__CONTROL__REQUEST__OP_CREATE:
 	case GLIDEFS__CONTROL__REQUEST__OP_DELETE:
 	case GLIDEFS__CONTROL__REQUEST__OP_UPGRADE:
@@ -479,42 +507,10 @@ static void accept_ready(struct loop_source *src, uint32_t events, void *userdat
 	}
 }
 
+/* Whoever may connect may read status (by default the group only). */
 static int bind_socket(const struct supervisor *s)
 {
-	const char *path = s->socket_path;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = -1;
-	char dir[sizeof(sa.sun_path)];
-	char *slash;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return log_error_errno(-ENAMETOOLONG, "socket path %s", path);
-	strcpy(sa.sun_path, path);
-	strcpy(dir, path);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			return log_error_errno(-errno, "create %s", dir);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return log_error_errno(-errno, "socket");
-	/* A socket file left by a dead supervisor is stale; a live one is not. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-		return log_error_errno(-EADDRINUSE, "another glidefsd is serving %s", path);
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return log_error_errno(-errno, "bind %s", path);
-	/*
-	 * Whoever may connect may read status (by default the group only);
-	 * changing state is checked per request.
-	 */
-	if (chmod(path, s->socket_mode) < 0 || listen(fd, 64) < 0)
-		return log_error_errno(-errno, "listen on %s", path);
-	if (s->socket_gid != (gid_t)-1 && chown(path, (uid_t)-1, s->socket_gid) < 0)
-		return log_error_errno(-errno, "give %s to group %u", path, (unsigned)s->socket_gid);
-	return TAKE_FD(fd);
+	return listen_unix(s->socket_path, s->socket_mode, s->socket_gid);
 }
 
 int server_listen_fd(void)

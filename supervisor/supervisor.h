@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "listen.h"
 #include "loop.h"
 #include "transport.h"
 #include "ublk_ctrl.h"
@@ -33,6 +34,10 @@ struct supervisor {
 	/* Besides root and our own uid, members of this group may change state. */
 	gid_t admin_gid;	/* (gid_t)-1: nobody else */
 	char worker_binary[PATH_MAX];
+	/* metrics_listen: the Prometheus endpoint (metrics.h), when set. */
+	bool metrics;
+	struct listen_addr metrics_addr;
+	char metrics_listen[320]; /* as configured, for logs */
 
 	uint32_t default_queues;
 	uint32_t default_depth;

@@ -252,6 +252,17 @@ int worker_send_gc(struct worker_proc *w)
 	return send_msg(w, &msg);
 }
 
+int worker_send_stats(struct worker_proc *w, uint64_t id)
+{
+	Glidefs__Worker__ToWorker msg = GLIDEFS__WORKER__TO_WORKER__INIT;
+	Glidefs__Worker__StatsRequest req = GLIDEFS__WORKER__STATS_REQUEST__INIT;
+
+	req.id = id;
+	msg.msg_case = GLIDEFS__WORKER__TO_WORKER__MSG_STATS;
+	msg.stats = &req;
+	return send_msg(w, &msg);
+}
+
 int worker_send_upgrade(struct worker_proc *w, const char *binary, bool in_place)
 {
 	Glidefs__Worker__ToWorker msg = GLIDEFS__WORKER__TO_WORKER__INIT;

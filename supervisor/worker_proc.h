@@ -11,6 +11,7 @@
 #define GLIDEFS_WORKER_PROC_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "loop.h"
@@ -53,6 +54,8 @@ int worker_send_upgrade(struct worker_proc *w, const char *binary, bool in_place
 int worker_send_flush(struct worker_proc *w);
 /* Collect garbage in the store now; a GcReport follows. */
 int worker_send_gc(struct worker_proc *w);
+/* Send the counters now; a Stats with the same id follows. */
+int worker_send_stats(struct worker_proc *w, uint64_t id);
 
 int worker_send_start(struct worker_proc *w, const Glidefs__Worker__Start *start);
 

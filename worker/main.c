@@ -50,6 +50,7 @@ struct worker {
 	bool upgrade_in_place;	      /* else exit once quiesced, for a fresh process */
 	bool gc_asked;		      /* the supervisor waits for a GcReport */
 	bool flush_asked;	      /* the supervisor waits for the end of a flush */
+	uint64_t start_ns;	      /* CLOCK_REALTIME when this image took Start */
 };
 
 /* The one worker of this process; send_failed() reaches it from anywhere. */
@@ -363,6 +364,66 @@ static void send_gc_report(struct worker *w)
 	send_to_supervisor(&msg);
 }
 
+static void histogram(Glidefs__Control__Histogram *out, const struct stats_hist *h,
+		      uint64_t *buckets)
+{
+	memcpy(buckets, h->buckets, sizeof(h->buckets));
+	out->n_buckets = STATS_BUCKETS;
+	out->buckets = buckets;
+	out->sum_ns = h->sum_ns;
+}
+
+/* The counters of every queue, the cache and its store, as they are now. */
+static void send_stats(struct worker *w, uint64_t id)
+{
+	Glidefs__Worker__ToSupervisor msg = GLIDEFS__WORKER__TO_SUPERVISOR__INIT;
+	Glidefs__Worker__Stats rep = GLIDEFS__WORKER__STATS__INIT;
+	Glidefs__Control__WorkerCounters wc = GLIDEFS__CONTROL__WORKER_COUNTERS__INIT;
+	Glidefs__Control__Histogram lat[STATS_OPS];
+	uint64_t buckets[STATS_OPS][STATS_BUCKETS];
+	struct stats_queue q = { 0 };
+	struct cache_stats cs = { 0 };
+
+	for (unsigned i = 0; i < w->inited; i++)
+		stats_queue_add(&q, &w->queues[i].stats);
+	if (w->ex.cache)
+		cache_stats(w->ex.cache, &cs);
+	for (unsigned op = 0; op < STATS_OPS; op++) {
+		glidefs__control__histogram__init(&lat[op]);
+		histogram(&lat[op], &q.lat[op], buckets[op]);
+	}
+	wc.reads = q.reads;
+	wc.read_bytes = q.read_bytes;
+	wc.writes = q.writes;
+	wc.write_bytes = q.write_bytes;
+	wc.flushes = q.flushes;
+	wc.discards = q.discards;
+	wc.discard_bytes = q.discard_bytes;
+	wc.errors = q.errors;
+	wc.cache_hits = q.cache_hits;
+	wc.cache_misses = q.cache_misses;
+	wc.read_latency = &lat[STATS_READ];
+	wc.write_latency = &lat[STATS_WRITE];
+	wc.dirty_bytes = cs.dirty_bytes;
+	wc.oldest_dirty_ms = cs.oldest_dirty_ms;
+	wc.flush_uploaded_bytes = cs.flush_uploaded_bytes;
+	wc.flush_stored_bytes = cs.flush_stored_bytes;
+	wc.flush_chunks = cs.flush_chunks;
+	wc.flush_batches = cs.flush_batches;
+	wc.fetch_chunks = cs.fetch_chunks;
+	wc.fetch_bytes = cs.fetch_bytes;
+	wc.fetch_errors = cs.fetch_errors;
+	wc.store_requests = cs.store.requests;
+	wc.store_errors = cs.store.errors;
+	wc.store_retries = cs.store.retries;
+	wc.worker_start_ns = w->start_ns;
+	rep.id = id;
+	rep.counters = &wc;
+	msg.msg_case = GLIDEFS__WORKER__TO_SUPERVISOR__MSG_STATS;
+	msg.stats = &rep;
+	send_to_supervisor(&msg);
+}
+
 /* Returns true when the message asks the worker to wind down. */
 static bool handle_message(struct worker *w, const Glidefs__Worker__ToWorker *msg)
 {
@@ -378,6 +439,9 @@ static bool handle_message(struct worker *w, const Glidefs__Worker__ToWorker *ms
 			cache_flush_request(w->ex.cache);
 		else
 			send_flush_report(w); /* nothing is kept, so nothing is due */
+		return false;
+	case GLIDEFS__WORKER__TO_WORKER__MSG_STATS:
+		send_stats(w, msg->stats->id);
 		return false;
 	case GLIDEFS__WORKER__TO_WORKER__MSG_GC:
 		w->gc_asked = true;
@@ -501,6 +565,7 @@ static int run(struct worker *w, Glidefs__Worker__Start *st)
 	Glidefs__Worker__ToSupervisor msg = GLIDEFS__WORKER__TO_SUPERVISOR__INIT;
 	Glidefs__Worker__Ready ready = GLIDEFS__WORKER__READY__INIT;
 	const char *why = NULL;
+	struct timespec now;
 	bool held = false;
 	int r;
 
@@ -519,6 +584,8 @@ static int run(struct worker *w, Glidefs__Worker__Start *st)
 		if (r < 0)
 			return send_failed(r, "bind the adoption socket"), r;
 	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	w->start_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	w->ex = (struct export_ctx){
 		.name = st->name,
 		.dev_id = st->dev_id,
@@ -543,9 +610,11 @@ static int run(struct worker *w, Glidefs__Worker__Start *st)
 	if (w->ex.cdev_fd < 0)
 		return send_failed(w->ex.cdev_fd, "open the ublk char device"), w->ex.cdev_fd;
 	w->report_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	w->queues = calloc(st->queues, sizeof(*w->queues));
+	/* Aligned: each queue's counters keep to cache lines of their own (queue.h). */
+	w->queues = aligned_alloc(_Alignof(struct queue), st->queues * sizeof(*w->queues));
 	if (w->report_fd < 0 || !w->queues)
 		return send_failed(-ENOMEM, "allocate queues"), -ENOMEM;
+	memset(w->queues, 0, st->queues * sizeof(*w->queues));
 	for (unsigned i = 0; i < st->queues; i++) {
 		r = queue_init(&w->queues[i], &w->ex, i, w->report_fd);
 		w->inited++;

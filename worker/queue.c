@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chunk.h"
@@ -63,10 +64,51 @@ static void prep_cmd(struct queue *q, unsigned tag, uint32_t cmd_op, int result)
 	q->armed++;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The request is answered: its counters, on this queue's own line. */
+static void count_done(struct queue *q, const struct io *io)
+{
+	struct stats_queue *st = &q->stats;
+	uint64_t bytes = io->result >= 0 ? io->len : 0;
+
+	if (io->result < 0)
+		stats_add(&st->errors, 1);
+	switch (io->op) {
+	case UBLK_IO_OP_READ:
+		stats_add(&st->reads, 1);
+		stats_add(&st->read_bytes, bytes);
+		stats_hist_record(&st->lat[STATS_READ], now_ns() - io->start_ns);
+		if (q->ex->cache)
+			stats_add(io->fill_asked ? &st->cache_misses : &st->cache_hits, 1);
+		break;
+	case UBLK_IO_OP_WRITE:
+		stats_add(&st->writes, 1);
+		stats_add(&st->write_bytes, bytes);
+		stats_hist_record(&st->lat[STATS_WRITE], now_ns() - io->start_ns);
+		break;
+	case UBLK_IO_OP_FLUSH:
+		stats_add(&st->flushes, 1);
+		break;
+	case UBLK_IO_OP_DISCARD:
+	case UBLK_IO_OP_WRITE_ZEROES:
+		stats_add(&st->discards, 1);
+		stats_add(&st->discard_bytes, bytes);
+		break;
+	}
+}
+
 static void commit(struct queue *q, unsigned tag)
 {
 	struct io *io = &q->ios[tag];
 
+	count_done(q, io);
 	io->busy = false;
 	q->busy--;
 	if (q->spare) {
@@ -211,6 +253,7 @@ static void start_request(struct queue *q, unsigned tag)
 	const struct ublksrv_io_desc *iod = &__atomic_load_n(&q->descs, __ATOMIC_ACQUIRE)[tag];
 	struct io *io = &q->ios[tag];
 
+	io->start_ns = now_ns();
 	io->busy = true;
 	q->busy++;
 	/* Never empty: there are as many buffers as tags. */

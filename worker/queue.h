@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "cache/cache.h"
+#include "stats.h"
 #include "transport_ops.h"
 #include "ublk_uapi.h"
 
@@ -57,6 +58,7 @@ struct io {
 	enum io_wait wait;
 	uint64_t off, len; /* the request's range on the device */
 	uint64_t ticket;   /* IO_SYNCING: the sync it waits for */
+	uint64_t start_ns; /* CLOCK_MONOTONIC when the queue took it */
 	void *buf;	   /* bounce buffer (copy; user-copy while busy) */
 	struct segment *segs;
 };
@@ -94,6 +96,14 @@ struct queue {
 	unsigned busy;	/* tags being served */
 	unsigned left;	/* requests taken while stopping, left to the successor */
 	bool stopping;
+
+	/*
+	 * Written by this queue's thread alone as each request completes
+	 * (stats_add: relaxed, no lock); read by the main thread with relaxed
+	 * loads when the supervisor asks. Cache-line aligned, so no other
+	 * queue's writes touch its lines: allocate queues aligned.
+	 */
+	struct stats_queue stats;
 };
 
 /* Allocate buffers (main thread, before start). */

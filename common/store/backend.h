@@ -27,4 +27,7 @@ extern const struct store_backend store_backend_file;
 /* Backends end every request through this: sets result, runs done. */
 void store_complete(struct store_req *r, int result);
 
+/* A backend tries r again after a transient failure (counted per store). */
+void store_count_retry(struct store_req *r);
+
 #endif

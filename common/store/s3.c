@@ -1055,6 +1055,7 @@ static void xfer_retry(struct s3 *s, struct xfer *x, int err, const char *why)
 	log_debug("%s: %s %s: %s, retry %u in %" PRIu64 " ms", s->url, op_names[op->r->op],
 		  key_of(op->r), why, x->tries, delay);
 
+	store_count_retry(op->r);
 	xfer_list_remove(x);
 	xfer_end_try(s, x);
 	if (x->kind == XFER_GET)

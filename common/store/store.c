@@ -25,6 +25,8 @@ struct store {
 	char *url;
 	/* The default endpoint when the configuration names none; the store's. */
 	char *endpoint;
+	/* Written by the store's threads and read by any, all relaxed (store.h). */
+	uint64_t requests, errors, retries;
 };
 
 /*
@@ -34,10 +36,21 @@ struct store {
  */
 static __thread bool in_callback;
 
+static void count(uint64_t *c)
+{
+	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+
 void store_complete(struct store_req *r, int result)
 {
 	bool outer = in_callback;
 
+	/* Not through store_submit (a backend's own tests): nothing to count. */
+	if (r->store) {
+		count(&r->store->requests);
+		if (result < 0 && result != -ENOENT && result != -ECANCELED)
+			count(&r->store->errors);
+	}
 	r->result = result;
 	in_callback = true;
 	r->done(r);
@@ -159,7 +172,23 @@ void store_submit(struct store *s, struct store_req *r)
 	r->got = 0;
 	r->objects = NULL;
 	r->nobjects = 0;
+	r->store = s;
 	s->be->submit(s->impl, r);
+}
+
+void store_count_retry(struct store_req *r)
+{
+	if (r->store)
+		count(&r->store->retries);
+}
+
+void store_stats(const struct store *s, struct store_stats *out)
+{
+	*out = (struct store_stats){
+		.requests = __atomic_load_n(&s->requests, __ATOMIC_RELAXED),
+		.errors = __atomic_load_n(&s->errors, __ATOMIC_RELAXED),
+		.retries = __atomic_load_n(&s->retries, __ATOMIC_RELAXED),
+	};
 }
 
 /* A store_call() waiting on its request; on the caller's stack. */

@@ -104,6 +104,7 @@ struct store_req {
 	/* The store's own, from submit to done. */
 	void *priv;
 	struct store_req *next;
+	struct store *store; /* store.c's: whose counters it goes to */
 };
 
 /*
@@ -129,6 +130,19 @@ void store_submit(struct store *s, struct store_req *r);
 int store_call(struct store *s, struct store_req *r);
 
 void store_list_free(struct store_req *r);
+
+/*
+ * What a store handle did since it was opened: requests completed, those
+ * that failed in the end (-ENOENT is an answer, -ECANCELED a close, not
+ * failures), and tries repeated after a transient failure. Counted with
+ * relaxed atomics by the store's threads; any thread may read them.
+ */
+struct store_stats {
+	uint64_t requests;
+	uint64_t errors;
+	uint64_t retries;
+};
+void store_stats(const struct store *s, struct store_stats *out);
 
 /* The backend's name and its URL, for logs: "s3://bucket/prefix". */
 const char *store_url(const struct store *s);

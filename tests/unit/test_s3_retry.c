@@ -1321,6 +1321,66 @@ static void test_through_store(void **state)
 	server_stop(fx.sv);
 }
 
+/* The handle's counters: a retry, a missing key (an answer), a failure. */
+static void h_counts(struct server *sv, const struct seen *req, unsigned n, struct reply *rep)
+{
+	if (!strcmp(req->path, "/bucket/pre/flaky") && n == 0)
+		reply_error(rep, 503, "SlowDown", "Please reduce your request rate.");
+	else if (!strcmp(req->path, "/bucket/pre/flaky"))
+		reply_set(rep, 200, "ok");
+	else if (!strcmp(req->path, "/bucket/pre/missing"))
+		reply_error(rep, 404, "NoSuchKey", "The specified key does not exist.");
+	else
+		reply_error(rep, 503, "ServiceUnavailable", "Down.");
+}
+
+static void test_store_counts(void **state)
+{
+	struct store_config cfg = {
+		.access_key = ACCESS_KEY,
+		.secret_key = SECRET_KEY,
+		.path_style = true,
+		.max_retries = 2,
+		.retry_base_ms = 10,
+		.retry_max_ms = 10,
+	};
+	struct store_req r = { .op = STORE_GET, .key = "flaky" };
+	struct store_stats ss;
+	struct store *st;
+
+	fx.sv = server_start(h_counts);
+	snprintf(fx.endpoint, sizeof(fx.endpoint), "http://127.0.0.1:%u", fx.sv->port);
+	cfg.endpoint = fx.endpoint;
+	assert_int_equal(store_open("s3://bucket/pre", &cfg, &st), 0);
+	store_stats(st, &ss);
+	assert_int_equal(ss.requests + ss.errors + ss.retries, 0);
+
+	assert_int_equal(store_call(st, &r), 0);
+	free(r.buf);
+	store_stats(st, &ss);
+	assert_int_equal(ss.requests, 1);
+	assert_int_equal(ss.retries, 1);
+	assert_int_equal(ss.errors, 0);
+
+	r = (struct store_req){ .op = STORE_GET, .key = "missing" };
+	assert_int_equal(store_call(st, &r), -ENOENT);
+	store_stats(st, &ss);
+	assert_int_equal(ss.requests, 2);
+	assert_int_equal(ss.retries, 1);
+	assert_int_equal(ss.errors, 0);
+
+	/* The first try and max_retries more, then the failure. */
+	r = (struct store_req){ .op = STORE_GET, .key = "down" };
+	assert_int_equal(store_call(st, &r), -EIO);
+	store_stats(st, &ss);
+	assert_int_equal(ss.requests, 3);
+	assert_int_equal(ss.retries, 3);
+	assert_int_equal(ss.errors, 1);
+	store_close(st);
+	assert_int_equal(nseen(), 6);
+	server_stop(fx.sv);
+}
+
 /* ---- Opening ---------------------------------------------------------- */
 
 static void test_open_refusals(void **state)
@@ -1371,6 +1431,7 @@ int main(void)
 		cmocka_unit_test_setup(test_keepalive, setup),
 		cmocka_unit_test_setup(test_close_cancels, setup),
 		cmocka_unit_test_setup(test_through_store, setup),
+		cmocka_unit_test_setup(test_store_counts, setup),
 		cmocka_unit_test_setup(test_open_refusals, setup),
 	};
 

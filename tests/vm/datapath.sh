@@ -41,7 +41,9 @@ run_fio() {
 
 # --- set-up -------------------------------------------------------------
 
-if ! start_supervisor; then
+# The Prometheus endpoint on a unix socket, for the statistics tests.
+echo "metrics_listen = unix:$work/metrics.sock" >"$work/glidefsd.conf"
+if ! start_supervisor --config "$work/glidefsd.conf"; then
 	fail supervisor-start "glidefsd did not come up"
 	dump_log
 	exit 1
@@ -55,6 +57,106 @@ create_or_exit "${create_args[@]}"
 # --- the transport really in use ----------------------------------------
 
 check_transport t0 "$expect"
+
+# --- per-export statistics -------------------------------------------------
+
+# The sum of the numbers in "KEY":[...] of the JSON on stdin.
+json_array_sum() { # KEY
+	local s re n sum=0
+	s=$(cat)
+	re='"'$1'":\[([0-9,]*)\]'
+	[[ $s =~ $re ]] || return 1
+	for n in ${BASH_REMATCH[1]//,/ }; do
+		sum=$((sum + n))
+	done
+	echo "$sum"
+}
+
+# 4 MiB written and read back, direct: the counters have it all, timed.
+stats_test() {
+	local st wb rb wn rn
+	dd if=/dev/urandom of="$dev" bs=1M count=4 seek=64 oflag=direct status=none || return 1
+	dd if="$dev" of=/dev/null bs=1M count=4 skip=64 iflag=direct status=none || return 1
+	st=$(ctl stats t0 --json) || return 1
+	wb=$(json_field write_bytes <<<"$st")
+	rb=$(json_field read_bytes <<<"$st")
+	wn=$(json_array_sum write_latency_buckets <<<"$st")
+	rn=$(json_array_sum read_latency_buckets <<<"$st")
+	say "# stats: write_bytes $wb read_bytes $rb, timed writes $wn reads $rn," \
+		"writes $(json_field writes <<<"$st"), hits $(json_field cache_hits <<<"$st")"
+	[ "$(json_field worker_available <<<"$st")" = true ] &&
+		[ "$wb" -ge $((4 << 20)) ] && [ "$rb" -ge $((4 << 20)) ] &&
+		[ "$wn" -ge 4 ] && [ "$rn" -ge 4 ] &&
+		[ "$wn" -eq "$(json_field writes <<<"$st")" ] || return 1
+	# The table, and a name nobody has.
+	ctl stats t0 >"$work/stats.txt" || return 1
+	sed 's/^/# /' "$work/stats.txt"
+	grep -q '^NAME .* READS ' "$work/stats.txt" && grep -q '^t0 ' "$work/stats.txt" &&
+		! ctl stats nope 2>/dev/null
+}
+if stats_test; then
+	pass "stats count a 4 MiB direct write and read, with service times"
+else
+	fail "stats count a 4 MiB direct write and read, with service times" "see above"
+fi
+
+# GET /metrics on the unix socket, while a client that never finishes
+# its request holds a connection open: the loop serves on.
+metrics_test() {
+	local out wb slow sock=$work/metrics.sock
+	python3 - "$sock" "$work/slow.ready" <<'EOF' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"GET /metr")
+open(sys.argv[2], "w").close()
+time.sleep(8)
+EOF
+	slow=$!
+	for _ in $(seq 100); do
+		[ -e "$work/slow.ready" ] && break
+		sleep 0.1
+	done
+	out=$(timeout 10 curl -sf -D "$work/metrics.head" --unix-socket "$sock" \
+		http://localhost/metrics)
+	kill "$slow" 2>/dev/null
+	wait "$slow" 2>/dev/null
+	wb=$(sed -n 's/^glidefs_write_bytes_total{export="t0"} //p' <<<"$out")
+	say "# /metrics: $(wc -l <<<"$out") lines, glidefs_write_bytes_total $wb"
+	[ -e "$work/slow.ready" ] &&
+		grep -qi '^content-type: text/plain; version=0.0.4' "$work/metrics.head" &&
+		grep -q '^# TYPE glidefs_read_requests_total counter$' <<<"$out" &&
+		grep -q '^glidefs_worker_up{export="t0"} 1$' <<<"$out" &&
+		grep -q '^glidefs_worker_restarts_total{export="t0"} 0$' <<<"$out" &&
+		grep -qE '^glidefs_request_duration_seconds_bucket\{export="t0",op="write",le="\+Inf"\} [1-9]' \
+			<<<"$out" &&
+		[ -n "$wb" ] && [ "$wb" -ge $((4 << 20)) ] &&
+		[ "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$sock" \
+			http://localhost/nope)" = 404 ]
+}
+if metrics_test; then
+	pass "metrics endpoint serves the export's counters (404 elsewhere, a stalled client aside)"
+else
+	fail "metrics endpoint serves the export's counters" "see above"
+	dump_log
+fi
+
+# --watch on a pipe: a block a second, each a table of rates. Five
+# seconds, as starting glidectl under emulation can take one or two: at
+# least two blocks, and never more than one a second.
+watch_test() {
+	local n
+	timeout 5 "$bin/glidectl" stats --watch >"$work/watch.out" 2>&1
+	n=$(grep -c '^NAME .* R/s ' "$work/watch.out")
+	say "# stats --watch for 5 s: $n blocks"
+	[ "$n" -ge 2 ] && [ "$n" -le 4 ] && [ "$(grep -c '^t0 ' "$work/watch.out")" = "$n" ]
+}
+if watch_test; then
+	pass "stats --watch prints a block per second on a pipe"
+else
+	sed 's/^/# /' "$work/watch.out"
+	fail "stats --watch prints a block per second on a pipe" "see above"
+fi
 
 # --- fio with verification ----------------------------------------------
 
@@ -150,6 +252,23 @@ else
 	fail "worker SIGKILL under a mounted file system" "see above"
 	umount "$work/mnt" 2>/dev/null
 	dump_log
+fi
+
+# The supervisor counted that death: one respawn, one pause, over now.
+restart_stats_test() {
+	local st
+	st=$(ctl stats t0 --json) || return 1
+	say "# after the kill: restarts $(json_field worker_restarts <<<"$st"), pauses" \
+		"$(json_field pauses <<<"$st"), paused $(json_field paused_ms <<<"$st") ms"
+	[ "$(json_field worker_restarts <<<"$st")" = 1 ] &&
+		[ "$(json_field pauses <<<"$st")" = 1 ] &&
+		[ "$(json_field paused <<<"$st")" = false ] &&
+		[ "$(json_field worker_available <<<"$st")" = true ]
+}
+if restart_stats_test; then
+	pass "stats count the worker's respawn and the pause"
+else
+	fail "stats count the worker's respawn and the pause" "see above"
 fi
 
 # --- DISCARD and WRITE_ZEROES read back as zeros --------------------------

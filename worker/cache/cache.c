@@ -88,6 +88,63 @@ static uint64_t spans(const struct cache *c, uint64_t off, uint64_t len)
 	return len ? (off + len - 1) / c->cfg.chunk_size - off / c->cfg.chunk_size + 1 : 0;
 }
 
+/* ---- dirty ages ------------------------------------------------------ */
+
+static uint64_t coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Stamp chunk with now unless it has an age already; 0 stays "clean". */
+static void stamp_dirty(struct cache *c, uint64_t chunk)
+{
+	uint64_t none = 0, now = coarse_ms();
+
+	atomic_compare_exchange_strong(&c->dirty_since[chunk], &none, now ? now : 1);
+}
+
+/*
+ * A write recorded: a chunk it made dirty gets its age. Only a clean
+ * chunk's first write stamps (a read of the clock then); every other one
+ * costs a load. The load comes after state_write_done's generation bump,
+ * and cache_note_clean clears before it looks at the generation: one of
+ * the two sees the other, so a dirty chunk is never left without an age.
+ */
+static void note_dirty(struct cache *c, uint64_t chunk)
+{
+	if (atomic_load(&c->dirty_since[chunk]) == 0)
+		stamp_dirty(c, chunk);
+}
+
+void cache_note_clean(struct cache *c, uint64_t chunk)
+{
+	atomic_store(&c->dirty_since[chunk], 0);
+	if (state_dirty(c->state, chunk))
+		stamp_dirty(c, chunk); /* a write raced the clean: dirty from now */
+}
+
+void cache_stats(struct cache *c, struct cache_stats *out)
+{
+	uint64_t now = coarse_ms(), oldest = now;
+
+	*out = (struct cache_stats){ .dirty_bytes = state_dirty_pages(c->state) * STATE_PAGE };
+	for (uint64_t ch = 0; ch < c->nchunks; ch++) {
+		uint64_t t = atomic_load_explicit(&c->dirty_since[ch], memory_order_relaxed);
+
+		if (t && t < oldest)
+			oldest = t;
+	}
+	out->oldest_dirty_ms = now - oldest;
+	cache_flush_stats(c, out);
+	out->fetch_chunks = atomic_load_explicit(&c->fetch_chunks, memory_order_relaxed);
+	out->fetch_bytes = atomic_load_explicit(&c->fetch_bytes, memory_order_relaxed);
+	out->fetch_errors = atomic_load_explicit(&c->fetch_errors, memory_order_relaxed);
+	store_stats(c->store, &out->store);
+}
+
 static void end_io(struct cache *c, uint64_t chunk)
 {
 	/* The last I/O out of a wanted chunk: the fill or eviction polls for it. */
@@ -141,8 +198,10 @@ void cache_finish(struct cache *c, bool write, uint64_t off, uint64_t len, bool 
 	for (uint64_t i = 0; i < n; i++) {
 		struct span sp = span_at(c, off, len, i);
 
-		if (write && ok)
+		if (write && ok) {
 			state_write_done(c->state, sp.chunk, sp.first, sp.n);
+			note_dirty(c, sp.chunk);
+		}
 		end_io(c, sp.chunk);
 	}
 }
@@ -229,6 +288,7 @@ static void free_cache(struct cache *c)
 	free(c->fill_pending);
 	free(c->fill_failed);
 	free(c->claimed);
+	free(c->dirty_since);
 	free(c->fetch_threads);
 	free(c->name);
 	free(c);
@@ -255,8 +315,13 @@ static int make_channels(struct cache *c)
 	c->fill_pending = calloc(c->nchunks, 1);
 	c->fill_failed = calloc(c->nchunks, 1);
 	c->claimed = calloc(c->nchunks, 1);
-	if (!c->mbox || !c->fill_pending || !c->fill_failed || !c->claimed)
+	c->dirty_since = calloc(c->nchunks, sizeof(*c->dirty_since));
+	if (!c->mbox || !c->fill_pending || !c->fill_failed || !c->claimed || !c->dirty_since)
 		return -ENOMEM;
+	/* Dirty before we came (a predecessor, the journal): dirty since now, as far as we know. */
+	for (uint64_t ch = 0; ch < c->nchunks; ch++)
+		if (state_dirty(c->state, ch))
+			stamp_dirty(c, ch);
 	for (unsigned i = 0; i < c->cfg.nr_queues; i++)
 		c->mbox[i].kick_fd = -1;
 	for (unsigned i = 0; i < c->cfg.nr_queues; i++) {

@@ -122,4 +122,22 @@ int cache_flush_fd(const struct cache *c);
 void cache_reports_drain(struct cache *c);
 void cache_flush_report(struct cache *c, struct cache_flush_report *out);
 
+/*
+ * The cache's counters since it was opened, and its dirty state now.
+ * Main thread only (it scans every chunk, so not per request).
+ */
+struct cache_stats {
+	uint64_t dirty_bytes;
+	uint64_t oldest_dirty_ms; /* the chunk dirty longest; 0 when none is */
+	uint64_t flush_uploaded_bytes; /* chunk bytes sent, before compression */
+	uint64_t flush_stored_bytes;   /* what they took in the store */
+	uint64_t flush_chunks;
+	uint64_t flush_batches;	       /* packs and manifest objects committed */
+	uint64_t fetch_chunks;	       /* cold reads: chunk records fetched */
+	uint64_t fetch_bytes;	       /* their bytes as stored */
+	uint64_t fetch_errors;	       /* fills that failed */
+	struct store_stats store;
+};
+void cache_stats(struct cache *c, struct cache_stats *out);
+
 #endif

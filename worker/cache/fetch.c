@@ -111,6 +111,8 @@ int cache_fill_chunk(struct cache *c, uint64_t chunk, void *buf, void *rec, size
 	if (r < 0)
 		return log_error_errno_ratelimited(r, "export %s: chunk %" PRIu64 ": %s", c->name,
 						   chunk, req.error);
+	atomic_fetch_add_explicit(&c->fetch_chunks, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->fetch_bytes, req.got, memory_order_relaxed);
 	r = pack_decode_record(rec, req.got, chunk, &ref, buf, pages * STATE_PAGE, why,
 			       sizeof(why));
 	if (r < 0)
@@ -144,8 +146,10 @@ static void *fetch_main(void *arg)
 		cache_take_chunk(c, chunk);
 		r = cache_fill_chunk(c, chunk, buf, rec, rec_cap);
 		cache_release_chunk(c, chunk);
-		if (r < 0)
+		if (r < 0) {
 			atomic_store(&c->fill_failed[chunk], 1);
+			atomic_fetch_add_explicit(&c->fetch_errors, 1, memory_order_relaxed);
+		}
 		atomic_store(&c->fill_pending[chunk], 0);
 		cache_kick_all(c);
 	}

@@ -62,6 +62,12 @@ struct flusher {
 	_Atomic uint64_t sent_raw, sent_stored, sent_chunks;
 	atomic_int result;
 	atomic_uint finished; /* equals asked when that flush is over */
+	/*
+	 * Since the cache opened: written by the thread that flushes (this
+	 * one, or cache_flush_stop's after it is joined), read by the main
+	 * thread for cache_stats, all relaxed.
+	 */
+	_Atomic uint64_t total_raw, total_stored, total_chunks, total_batches;
 	int report_fd;	      /* eventfd: progress, or the end (of a flush or a gc) */
 	/* Garbage collection, asked (gc_asked) or on schedule. */
 	atomic_uint gc_asked;
@@ -163,14 +169,20 @@ static int flush_batch(struct flusher *f, const uint64_t *due, uint64_t ndue, ui
 		return r;
 	for (uint32_t k = 0; k < n; k++) {
 		uint64_t ch = f->entries[k].chunk;
+		uint64_t raw = (uint64_t)state_chunk_pages(c->state, ch) * STATE_PAGE;
 
-		state_mark_clean(c->state, ch, f->gens[k]);
+		if (state_mark_clean(c->state, ch, f->gens[k]))
+			cache_note_clean(c, ch);
 		/* Sent as it was after the flush was asked: that one has it. */
 		f->want[ch] = 0;
-		atomic_fetch_add(&f->sent_raw, (uint64_t)state_chunk_pages(c->state, ch) * STATE_PAGE);
+		atomic_fetch_add(&f->sent_raw, raw);
+		atomic_fetch_add_explicit(&f->total_raw, raw, memory_order_relaxed);
 	}
 	atomic_fetch_add(&f->sent_stored, pack_len);
 	atomic_fetch_add(&f->sent_chunks, n);
+	atomic_fetch_add_explicit(&f->total_stored, pack_len, memory_order_relaxed);
+	atomic_fetch_add_explicit(&f->total_chunks, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&f->total_batches, 1, memory_order_relaxed);
 	report(f);
 	return (int)n;
 }
@@ -511,6 +523,18 @@ void cache_flush_report(struct cache *c, struct cache_flush_report *out)
 		.done = atomic_load(&f->finished) == atomic_load(&f->asked),
 		.result = atomic_load(&f->result),
 	};
+}
+
+void cache_flush_stats(const struct cache *c, struct cache_stats *out)
+{
+	const struct flusher *f = c->flusher;
+
+	if (!f)
+		return;
+	out->flush_uploaded_bytes = atomic_load_explicit(&f->total_raw, memory_order_relaxed);
+	out->flush_stored_bytes = atomic_load_explicit(&f->total_stored, memory_order_relaxed);
+	out->flush_chunks = atomic_load_explicit(&f->total_chunks, memory_order_relaxed);
+	out->flush_batches = atomic_load_explicit(&f->total_batches, memory_order_relaxed);
 }
 
 void cache_gc_request(struct cache *c)

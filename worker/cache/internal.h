@@ -41,6 +41,15 @@ struct cache {
 	_Atomic unsigned char *fill_failed;
 	/* Per chunk: a fetcher or the evictor holds it (cache_take_chunk). */
 	_Atomic unsigned char *claimed;
+	/*
+	 * Per chunk: since when (ms, CLOCK_MONOTONIC_COARSE) it has been
+	 * dirty, 0 while clean. Set by the queue thread whose write makes a
+	 * clean chunk dirty, cleared by the flusher once the store has it
+	 * (cache_note_clean); read by the main thread for cache_stats.
+	 */
+	_Atomic uint64_t *dirty_since;
+	/* Written by the fetchers (relaxed adds), read by the main thread. */
+	_Atomic uint64_t fetch_chunks, fetch_bytes, fetch_errors;
 	int fill_pipe[2]; /* chunk numbers, queue threads -> fetchers */
 
 	/* The manifest: fetchers read it, the flusher thread changes it. */
@@ -63,6 +72,12 @@ struct cache {
 
 /* Make every queue look again (a fill or an eviction ended). */
 void cache_kick_all(struct cache *c);
+
+/* The flusher marked chunk clean: it has no dirty age until written again. */
+void cache_note_clean(struct cache *c, uint64_t chunk);
+
+/* flush.c's counters, for cache_stats. */
+void cache_flush_stats(const struct cache *c, struct cache_stats *out);
 
 /*
  * Take the chunk for a fill or eviction, waiting out the I/O in flight
