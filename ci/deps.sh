@@ -17,6 +17,8 @@ pkgs=(
 	swift swift-proxy swift-account swift-container swift-object python3-swift
 	# fuzz targets (libFuzzer comes with clang's runtime, only recommended)
 	clang libclang-rt-14-dev
+	# ci/lint.sh
+	clang-tidy
 	# the model checker for tests/model/cache.pml
 	spin
 	# make bench's peer on S3 (bench/s3backer.sh), and bc for its figures

@@ -56,9 +56,12 @@ static int record_key(void *userdata, const char *key, const char *value, char *
 		strcpy(rec->name, value);
 		st->seen |= SEEN_NAME;
 	} else if (!strcmp(key, "id")) {
+		/* Bare hex digits: strtoull would take a sign, spaces or "0x" too. */
+		bool hex = isxdigit((unsigned char)*value) && strncasecmp(value, "0x", 2);
+
 		errno = 0;
-		rec->id = isxdigit((unsigned char)*value) ? strtoull(value, &end, 16) : 0;
-		if (!isxdigit((unsigned char)*value) || errno || *end || !strncasecmp(value, "0x", 2))
+		rec->id = hex ? strtoull(value, &end, 16) : 0;
+		if (!hex || errno || *end)
 			return snprintf(why, why_len, "not a hex identity: '%s'", value), -EINVAL;
 		st->seen |= SEEN_ID;
 	} else if (!strcmp(key, "size")) {

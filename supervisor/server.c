@@ -33,6 +33,7 @@ struct conn {
 	struct frame_reader rd;
 	struct ucred peer;
 	bool busy; /* a request is being served; further input waits */
+	bool *gone; /* while conn_readable serves a request: set by conn_close */
 	struct conn *next;
 	struct gather *gather; /* stats: the counters being collected */
 
@@ -64,6 +65,8 @@ static void conn_close(struct conn *c)
 	if (*pp)
 		*pp = c->next;
 	srv.nconns--;
+	if (c->gone)
+		*c->gone = true;
 	export_forget_waiter(c->sup, c);
 	gather_free(c->gather);
 	loop_remove(c->src);
@@ -454,7 +457,10 @@ static void conn_readable(struct loop_source *src, uint32_t events, void *userda
 {
 	struct conn *c = userdata;
 	int r = frame_reader_fill(&c->rd, c->fd);
+	bool gone = false;
 
+	/* A reply that cannot be sent closes c, and frees it, inside handle(). */
+	c->gone = &gone;
 	while (!c->busy) {
 		ProtobufCMessage *m = NULL;
 		int n = frame_reader_next(&c->rd, &glidefs__control__request__descriptor, &m);
@@ -468,7 +474,10 @@ static void conn_readable(struct loop_source *src, uint32_t events, void *userda
 			break;
 		handle(c, (Glidefs__Control__Request *)m);
 		protobuf_c_message_free_unpacked(m, NULL);
+		if (gone)
+			return;
 	}
+	c->gone = NULL;
 	/* A client that hangs up gives up its answer; its operation goes on. */
 	if (r < 0)
 		conn_close(c);

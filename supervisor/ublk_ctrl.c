@@ -166,14 +166,16 @@ int ctrl_get_dev_info2(struct ctrl_ring *c, uint32_t dev_id, ctrl_done_fn fn, vo
 
 int ctrl_get_features(struct ctrl_ring *c, uint64_t *features)
 {
-	struct ctrl_op *op = calloc(1, sizeof(*op) + sizeof(uint64_t));
 	struct io_uring_cqe *cqe;
+	struct ctrl_op *op;
 	int r;
 
-	if (!op)
-		return -ENOMEM;
+	/* Waits for the next completion, which must be this one's. */
 	if (c->pending)
 		return -EBUSY;
+	op = calloc(1, sizeof(*op) + sizeof(uint64_t));
+	if (!op)
+		return -ENOMEM;
 	r = submit_op(c, UBLK_U_CMD_GET_FEATURES, 0, 0, op, sizeof(uint64_t), 0);
 	if (r < 0)
 		return r;

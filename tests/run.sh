@@ -145,6 +145,8 @@ counted install tests/install/run.sh
 
 # The model of the cache's state machine, and its broken variants (spin).
 counted model tests/model/run.sh
+# clang-tidy over every source with .clang-tidy's checks, a file a test.
+counted lint ci/lint.sh
 
 if [ -n "${GLIDEFS_SKIP_VM:-}" ]; then
 	echo "GLIDEFS_SKIP_VM is set: VM rows not run (counted as failed)"

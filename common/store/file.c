@@ -74,9 +74,9 @@ static const char *op_name(enum store_op op)
 	return "?";
 }
 
-/* Say why in r->error ("GET a/b: ..."); evaluates to err. */
-static int __attribute__((format(printf, 3, 4))) fail(struct store_req *r, int err,
-						       const char *fmt, ...)
+/* Say why in r->error ("GET a/b: ..."). */
+static void __attribute__((format(printf, 2, 3))) say_why(struct store_req *r,
+							   const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -87,8 +87,13 @@ static int __attribute__((format(printf, 3, 4))) fail(struct store_req *r, int e
 		vsnprintf(r->error + n, sizeof(r->error) - (size_t)n, fmt, ap);
 		va_end(ap);
 	}
-	return err;
 }
+
+/*
+ * say_why, evaluating to err. A macro, so that the static analyzer (which
+ * does not follow variadic calls) sees the error the caller returns.
+ */
+#define fail(r, err, ...) (say_why((r), __VA_ARGS__), (err))
 
 /* A failed system call as one of the store's errors, its errno as the reason. */
 static int sys_fail(struct store_req *r, const char *what, int errnum)

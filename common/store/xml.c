@@ -336,12 +336,10 @@ static int xml_walk(const char *doc, size_t len, const char *root, xml_close_fn 
 			r = skip_past(&w, "-->");
 		else if (starts(&w, "<![CDATA["))
 			r = cdata(&w);
-		else if (starts(&w, "<!"))
-			r = -EBADMSG; /* DTDs and their entities: not from S3 */
 		else if (starts(&w, "</"))
 			r = end_tag(&w);
-		else if (seen_root && w.depth == 0)
-			r = -EBADMSG;
+		else if (starts(&w, "<!") || (seen_root && w.depth == 0))
+			r = -EBADMSG; /* DTDs and their entities (not from S3), a second root */
 		else
 			r = start_tag(&w, root, &seen_root);
 	}
