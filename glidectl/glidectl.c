@@ -417,19 +417,30 @@ static void mib(char *buf, size_t len, uint64_t bytes)
 	snprintf(buf, len, "%.1f MiB", (double)bytes / (1 << 20));
 }
 
-/* On a terminal, one line that keeps changing; elsewhere only the end. */
+#define FLUSH_BAR_WIDTH 24
+
+/*
+ * On a terminal, a bar and one line that keep changing; elsewhere only the
+ * end. The bar is what was sent over what was sent plus what is still
+ * dirty: writes that come during the flush move it back, as they should.
+ */
 static void flush_progress(const Glidefs__Control__Response *resp)
 {
 	const Glidefs__Control__FlushProgress *p = resp->flush;
-	char sent[32], stored[32], dirty[32];
+	uint64_t total = p->uploaded_bytes + p->dirty_bytes;
+	unsigned pct = total ? (unsigned)(p->uploaded_bytes * 100 / total) : 100;
+	char sent[32], stored[32], dirty[32], bar[FLUSH_BAR_WIDTH + 1];
 
 	if (!isatty(STDERR_FILENO))
 		return;
+	for (unsigned i = 0; i < FLUSH_BAR_WIDTH; i++)
+		bar[i] = i < pct * FLUSH_BAR_WIDTH / 100 ? '#' : '.';
+	bar[FLUSH_BAR_WIDTH] = '\0';
 	mib(sent, sizeof(sent), p->uploaded_bytes);
 	mib(stored, sizeof(stored), p->stored_bytes);
 	mib(dirty, sizeof(dirty), p->dirty_bytes);
-	fprintf(stderr, "\rflushing: %" PRIu64 " chunks, %s sent (%s stored), %s dirty   ",
-		p->chunks, sent, stored, dirty);
+	fprintf(stderr, "\r[%s] %3u%% %" PRIu64 " chunks, %s sent (%s stored), %s dirty   ", bar,
+		pct, p->chunks, sent, stored, dirty);
 }
 
 static int cmd_flush(int argc, char **argv)
