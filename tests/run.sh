@@ -41,24 +41,29 @@ build() { # NAME MAKE-ARGS...
 }
 
 # cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)".
-unit_tests() { # DIR LABEL
-	local t out n bad rc
-	for t in "$1"/tests/test_*; do
+unit_tests() { # DIR LABEL [NAME...]: every test binary in DIR, or the ones named
+	local dir=$1 label=$2 t out n bad rc
+	shift 2
+	local tests=("$@")
+	[ ${#tests[@]} = 0 ] && tests=($(cd "$dir/tests" && ls test_* 2>/dev/null))
+	for t in "${tests[@]}"; do
+		t=$dir/tests/$t
 		[ -x "$t" ] && [ -f "$t" ] || continue
 		out=$("$t" 2>&1)
 		rc=$?
-		echo "$out" | grep -E '^\[ +(OK|FAILED|PASSED|ERROR) +\]' | sed "s/^/$2 /"
+		echo "$out" | grep -E '^\[ +(OK|FAILED|PASSED|ERROR) +\]' | sed "s/^/$label /"
 		n=$(echo "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p')
 		passed=$((passed + ${n:-0}))
 		bad=$(echo "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p')
 		failed=$((failed + ${bad:-0}))
 		if [ -z "$(echo "$out" | grep -E '^\[  PASSED  \]')" ]; then
 			echo "$out" | tail -n 20
-			count fail "$2 $(basename "$t") did not finish"
+			count fail "$label $(basename "$t") did not finish"
 		elif [ "$rc" != 0 ] && [ "${bad:-0}" = 0 ]; then
-			# All passed, yet it failed: a leak or a report at exit.
+			# All passed, yet it failed: a leak or a sanitizer's report.
+			echo "$out" | sed -n '/Sanitizer/,$p' | head -n 120
 			echo "$out" | tail -n 20
-			count fail "$2 $(basename "$t") exited with status $rc"
+			count fail "$label $(basename "$t") exited with status $rc"
 		fi
 	done
 }
@@ -128,13 +133,14 @@ vm_row() { # LABEL KERNEL EXPECT FORCE SCRIPT
 
 build plain all unit-tests store-test test-tools || { echo "$passed passed, $failed failed"; exit 1; }
 build sanitizers SAN=1 all unit-tests store-test
-# The same tests under ThreadSanitizer: the cache's queue, flusher, fetcher,
-# evictor and sync threads race each other in test_cache_races and
+# The cache's concurrent code under ThreadSanitizer: its queue, flusher,
+# fetcher, evictor and sync threads race each other in test_cache_races and
 # test_state; a report fails the binary (TSan exits 66).
-build tsan TSAN=1 unit-tests
+tsan_tests=(test_cache test_cache_races test_journal test_state)
+build tsan TSAN=1 "${tsan_tests[@]/#/build-tsan/tests/}"
 unit_tests build unit
 unit_tests build-san unit-asan
-unit_tests build-tsan unit-tsan
+unit_tests build-tsan unit-tsan "${tsan_tests[@]}"
 # The object store's contract on both backends, plain and under ASan+UBSan,
 # S3 on a Swift server on loopback.
 counted store tests/store/run.sh build build-san
