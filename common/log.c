@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "log.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -178,21 +179,13 @@ bool log_ratelimit_pass(struct log_ratelimit *rl, uint64_t now_ms, uint32_t *sup
 	return true;
 }
 
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void log_full_ratelimited(struct log_ratelimit *rl, enum log_level level, int err,
 			  const char *file, int lineno, const char *func, const char *fmt, ...)
 {
 	uint32_t suppressed;
 	va_list ap;
 
-	if (level > log_level || !log_ratelimit_pass(rl, monotonic_ms(), &suppressed))
+	if (level > log_level || !log_ratelimit_pass(rl, now_ms(), &suppressed))
 		return;
 	if (suppressed)
 		log_full(level, 0, NULL, -1, file, lineno, func,

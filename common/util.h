@@ -83,4 +83,9 @@ bool export_name_valid(const char *name);
 /* A group by name or number. */
 int parse_group(const char *s, gid_t *out);
 
+/* CLOCK_MONOTONIC in ms and ns; the coarse clock, for stamps a tick may blur. */
+uint64_t now_ms(void);
+uint64_t now_ns(void);
+uint64_t now_coarse_ms(void);
+
 #endif

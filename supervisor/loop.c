@@ -33,14 +33,6 @@ struct loop {
 	struct loop_source *dead;
 };
 
-uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int loop_new(struct loop **out)
 {
 	struct loop *l = calloc(1, sizeof(*l));

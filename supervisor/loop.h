@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util.h"
+
 struct loop;
 struct loop_source;
 
@@ -37,7 +39,5 @@ int loop_add_timer(struct loop *l, uint64_t ms, loop_fn fn, void *userdata,
 int loop_run(struct loop *l);
 void loop_quit(struct loop *l, int code);
 
-/* Monotonic milliseconds. */
-uint64_t now_ms(void);
 
 #endif

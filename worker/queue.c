@@ -64,14 +64,6 @@ static void prep_cmd(struct queue *q, unsigned tag, uint32_t cmd_op, int result)
 	q->armed++;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The request is answered: its counters, on this queue's own line. */
 static void count_done(struct queue *q, const struct io *io)
 {

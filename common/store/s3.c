@@ -185,14 +185,6 @@ static const char *key_of(const struct store_req *r)
 	return r->key ? r->key : "";
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* xorshift64*: jitter needs spread, not secrecy. */
 static uint64_t next_random(struct s3 *s)
 {

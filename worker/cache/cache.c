@@ -90,18 +90,10 @@ static uint64_t spans(const struct cache *c, uint64_t off, uint64_t len)
 
 /* ---- dirty ages ------------------------------------------------------ */
 
-static uint64_t coarse_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Stamp chunk with now unless it has an age already; 0 stays "clean". */
 static void stamp_dirty(struct cache *c, uint64_t chunk)
 {
-	uint64_t none = 0, now = coarse_ms();
+	uint64_t none = 0, now = now_coarse_ms();
 
 	atomic_compare_exchange_strong(&c->dirty_since[chunk], &none, now ? now : 1);
 }
@@ -128,7 +120,7 @@ void cache_note_clean(struct cache *c, uint64_t chunk)
 
 void cache_stats(struct cache *c, struct cache_stats *out)
 {
-	uint64_t now = coarse_ms(), oldest = now;
+	uint64_t now = now_coarse_ms(), oldest = now;
 
 	*out = (struct cache_stats){ .dirty_bytes = state_dirty_pages(c->state) * STATE_PAGE };
 	for (uint64_t ch = 0; ch < c->nchunks; ch++) {

@@ -33,14 +33,6 @@ struct gc_dead {
 	bool seen; /* garbage in this pass too */
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Note key as garbage; true when it has been garbage for the grace period. */
 static bool garbage_due(struct cache *c, const char *key, uint64_t grace_ms, uint64_t now)
 {

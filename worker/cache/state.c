@@ -187,14 +187,6 @@ uint32_t state_chunk_pages(const struct state *s, uint64_t chunk)
 	return (uint32_t)(len / STATE_PAGE);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 bool state_io_begin(struct state *s, uint64_t chunk)
 {
 	struct chunk *ck = chunk_at(s, chunk);
@@ -204,7 +196,7 @@ bool state_io_begin(struct state *s, uint64_t chunk)
 		if (u & (USE_WANT | USE_HELD))
 			return false;
 	} while (!atomic_compare_exchange_weak(&ck->use, &u, u + 1));
-	atomic_store_explicit(&ck->last_use, now_ms(), memory_order_relaxed);
+	atomic_store_explicit(&ck->last_use, now_coarse_ms(), memory_order_relaxed);
 	return true;
 }
 
