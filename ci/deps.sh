@@ -11,6 +11,8 @@ pkgs=(
 	protobuf-c-compiler libcurl4-openssl-dev zlib1g-dev
 	# tests
 	libcmocka-dev fio e2fsprogs util-linux python3 systemd curl
+	# the cache-disk faults' device-mapper tables (tests/vm/cachefault.sh)
+	dmsetup
 	# make install's man pages, checked by tests/install/run.sh (groff -ww)
 	groff-base
 	# a real S3 server for the store's contract tests (tests/s3/swift.sh)

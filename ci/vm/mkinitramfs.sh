@@ -51,14 +51,16 @@ vm_log "building $suite initramfs for $abi"
 # What the guest needs, in load order; a leading + marks the required ones:
 # the 9p stack (no root without it), ublk (the point of the VM) and ext4
 # (the file-system tests). The rest serve comparison runs (loop, null_blk,
-# fuse for s3backer) and run.sh --disk (virtio_blk). Debian may build any
-# of these in, which modules.builtin tells us. netfs only exists (as a 9p
+# fuse for s3backer), run.sh --disk (virtio_blk) and the cache-disk faults
+# (device mapper: dm-mod has the linear and error targets, and flakey).
+# Debian may build any of these in, which modules.builtin tells us. netfs only exists (as a 9p
 # dependency) on newer kernels. ext4 asks the crypto API for "crc32c" at
 # mount time (a soft dependency, so not in its depends= field); whichever
 # of the providers a kernel ships is loaded before it.
 wanted=(fs/netfs/netfs +net/9p/9pnet +net/9p/9pnet_virtio +fs/9p/9p +drivers/block/ublk_drv
 	crypto/crc32c_generic arch/x86/crypto/crc32c-intel crypto/crc32c-cryptoapi +fs/ext4/ext4
-	drivers/block/virtio_blk drivers/block/loop drivers/block/null_blk/null_blk fs/fuse/fuse)
+	drivers/block/virtio_blk drivers/block/loop drivers/block/null_blk/null_blk fs/fuse/fuse
+	drivers/md/dm-mod drivers/md/dm-flakey)
 
 # Names of built-in modules; sid ships modules.builtin in linux-base-<abi>.
 declare -A builtin=()

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for worker/cache/journal.{h,c}: what a sync records comes
- * back after a "reboot" (a fresh state table replaying the journal), an
- * eviction is remembered, a torn tail is cut off without hiding what
+ * back after a "reboot" (a fresh state table replaying the journal), a
+ * failed sync of the cache file is recorded as lost pages, an eviction is
+ * remembered, a torn tail is cut off without hiding what
  * came before or after, a journal of another geometry is refused, and
  * compaction keeps the file bounded without losing a record.
  */
@@ -125,6 +126,38 @@ static void test_a_respawn_keeps_the_table_and_appends(void **state)
 	close_export(&e);
 }
 
+/*
+ * The cache file's sync fails (a pipe cannot be synced: EINVAL, as a
+ * failed writeback gives EIO): the FLUSH fails, the page written since
+ * the last good sync is lost, and the next good sync records it lost, so
+ * a reboot neither serves it nor fills it from the store.
+ */
+static void test_failed_cache_sync_loses_the_unsynced(void **state)
+{
+	struct open_export e = open_export(16 * MiB, true);
+	int pipe_fds[2];
+
+	state_write_begin(e.s, 4, 0, 2);
+	state_write_done(e.s, 4, 0, 2);
+	assert_int_equal(journal_sync(e.j, cache_fd), 0);
+	state_write_begin(e.s, 4, 2, 1);
+	state_write_done(e.s, 4, 2, 1);
+	assert_int_equal(pipe(pipe_fds), 0);
+	assert_int_equal(journal_sync(e.j, pipe_fds[0]), -EINVAL);
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
+	assert_true(state_present(e.s, 4, 0, 2));
+	assert_true(state_lost(e.s, 4, 2, 1));
+	assert_int_equal(journal_sync(e.j, cache_fd), 0);
+	assert_int_equal(journal_records(e.j), 2); /* one each good sync */
+	close_export(&e);
+
+	e = open_export(16 * MiB, true);
+	assert_true(state_present(e.s, 4, 0, 2) && state_dirty(e.s, 4));
+	assert_true(state_lost(e.s, 4, 2, 1));
+	close_export(&e);
+}
+
 static void test_eviction_is_remembered(void **state)
 {
 	struct open_export e = open_export(16 * MiB, true);
@@ -239,6 +272,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sync_survives_reboot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_respawn_keeps_the_table_and_appends, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_failed_cache_sync_loses_the_unsynced, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_eviction_is_remembered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail_is_cut_off, setup, teardown),

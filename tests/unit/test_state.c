@@ -3,7 +3,7 @@
  * Unit tests for worker/cache/state.{h,c}: the table survives a reopen
  * (a respawned worker) and is started afresh for another geometry or
  * boot; page bits across word and chunk ends; the flusher's generation
- * rule; exclusive use; and two races run for many rounds on real threads:
+ * rule; a failed sync of the cache file; exclusive use; and two races run for many rounds on real threads:
  * writes against the flusher (no recorded write is ever marked clean
  * unless the store got it) and I/O against fills (never both at once).
  */
@@ -153,6 +153,60 @@ static void test_flush_generation_rule(void **state)
 	state_totals(s, &t);
 	assert_int_equal(t.dirty_pages, 0);
 	assert_int_equal(state_dirty_pages(s), 0);
+	state_close(s);
+}
+
+/*
+ * A failed sync of the cache file drops every page it may have covered:
+ * those taken before it and those written since. A dirty one is lost (an
+ * I/O error, never filled from the store) until written again, and its
+ * chunk cannot be marked clean by a flusher that read it before.
+ */
+static void test_failed_sync_drops_unsynced_pages(void **state)
+{
+	struct state *s = open_table(4 * MiB, 1 << 20, false);
+	uint32_t words = state_words(s);
+	uint64_t taken[4], missing[4], g;
+
+	assert_true(words <= 4);
+	/* Chunk 0: pages 0-3 written and synced; chunk 2: page 0 filled, synced. */
+	state_write_begin(s, 0, 0, 4);
+	state_write_done(s, 0, 0, 4);
+	state_write_begin(s, 2, 0, 1);
+	state_fill_done(s, 2, 0, 1);
+	for (uint64_t c = 0; c < state_chunks(s); c++)
+		state_sync_take(s, c, taken);
+	/* The next sync covers page 4 (taken) and page 5, written after the take. */
+	state_write_begin(s, 0, 4, 1);
+	state_write_done(s, 0, 4, 1);
+	g = state_gen(s, 0);
+	state_sync_take(s, 0, taken);
+	state_write_begin(s, 0, 5, 1);
+	state_write_done(s, 0, 5, 1);
+	assert_int_equal(state_sync_failed(s, 0, taken), 2);
+
+	assert_true(state_present(s, 0, 0, 4));
+	assert_false(state_present(s, 0, 4, 1) || state_present(s, 0, 5, 1));
+	assert_true(state_lost(s, 0, 4, 1) && state_lost(s, 0, 5, 1));
+	assert_false(state_lost(s, 0, 0, 4) || state_lost(s, 0, 6, 1));
+	assert_true(state_dirty(s, 0));
+	assert_false(state_mark_clean(s, 0, g));
+	/* Never filled from the store: its copy is older than the write. */
+	state_missing(s, 0, missing, words);
+	assert_int_equal(missing[0] & 0x3f, 0);
+	assert_int_equal(missing[0] >> 6 & 1, 1);
+	/* Chunk 2's fill was synced: the failure of chunk 0's sync leaves it. */
+	memset(taken, 0, sizeof(taken));
+	assert_int_equal(state_sync_failed(s, 2, taken), 0);
+	assert_true(state_present(s, 2, 0, 1));
+
+	/* Written again: present, no longer lost, and it can go clean. */
+	state_write_begin(s, 0, 4, 2);
+	state_write_done(s, 0, 4, 2);
+	assert_true(state_present(s, 0, 4, 2));
+	assert_false(state_lost(s, 0, 0, 8));
+	g = state_gen(s, 0);
+	assert_true(state_mark_clean(s, 0, g));
 	state_close(s);
 }
 
@@ -345,6 +399,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_page_bits_across_words_and_the_last_chunk,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_generation_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_sync_drops_unsynced_pages, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_exclusive_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_race_writes_against_flusher, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_race_io_against_fills, setup, teardown),

@@ -157,14 +157,25 @@ int cache_admit(struct cache *c, unsigned qid, bool write, uint64_t off, uint64_
 			end_io(c, span_at(c, off, len, i).chunk);
 		return 0;
 	}
-	if (write)
+	if (write) {
+		for (i = 0; i < n; i++) {
+			struct span sp = span_at(c, off, len, i);
+
+			state_write_begin(c->state, sp.chunk, sp.first, sp.n);
+		}
 		return 1;
+	}
 	for (i = 0; i < n; i++) {
 		struct span sp = span_at(c, off, len, i);
 
 		if (state_present(c->state, sp.chunk, sp.first, sp.n))
 			continue;
 		missing = true;
+		/* Its write to the cache file failed (state.h): no fill brings it back. */
+		if (state_lost(c->state, sp.chunk, sp.first, sp.n)) {
+			failed = true;
+			continue;
+		}
 		if (atomic_load(&c->fill_pending[sp.chunk]))
 			continue;
 		/* Asked before, and the fill that answered failed: give up. */

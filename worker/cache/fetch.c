@@ -58,6 +58,9 @@ static int fill_runs(struct cache *c, uint64_t chunk, const uint64_t *missing, u
 		off_t off = (off_t)(base + (uint64_t)p * STATE_PAGE);
 		size_t len = (size_t)(end - p) * STATE_PAGE;
 
+		/* Unsynced before the data goes in: a failing sync may drop them. */
+		state_write_begin(c->state, chunk, p, end - p);
+
 		if (!buf) {
 			/* Whatever a crash left there goes: the store says zeros. */
 			if (fallocate(c->cfg.cache_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,

@@ -100,9 +100,14 @@ static int add_chunk(struct flusher *f, uint64_t chunk, uint32_t n, size_t *pack
 	if (!state_io_begin(c->state, chunk))
 		return 0;
 	if (!state_present(c->state, chunk, 0, pages)) {
-		/* Partly in the cache: the rest comes from the store first. */
+		/*
+		 * Partly in the cache: the rest comes from the store first.
+		 * Unless pages are lost (state.h): nothing brings those back,
+		 * and the chunk waits until they are written again.
+		 */
+		if (!state_lost(c->state, chunk, 0, pages))
+			cache_request_fill(c, chunk);
 		state_io_end(c->state, chunk);
-		cache_request_fill(c, chunk);
 		return 0;
 	}
 	gen = state_gen(c->state, chunk);

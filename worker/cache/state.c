@@ -14,7 +14,7 @@
 #include "log.h"
 #include "util.h"
 
-#define STATE_MAGIC "GLIDEST1"
+#define STATE_MAGIC "GLIDEST2"
 #define STATE_HEADER 4096U
 
 /*
@@ -45,8 +45,8 @@ struct counters {
 };
 
 /*
- * One chunk, followed by its present and dirty bitmaps (words each).
- * Every field is touched by several threads, always atomically.
+ * One chunk, followed by its present, dirty and unsynced bitmaps (words
+ * each). Every field is touched by several threads, always atomically.
  */
 struct chunk {
 	_Atomic uint64_t gen;	    /* bumped by every recorded write */
@@ -54,7 +54,7 @@ struct chunk {
 	_Atomic uint64_t last_use;  /* ms, CLOCK_MONOTONIC_COARSE */
 	_Atomic uint32_t use;	    /* see USE_* */
 	uint32_t pad;
-	_Atomic uint64_t bits[];    /* present[words], then dirty[words] */
+	_Atomic uint64_t bits[];    /* present[words], dirty[words], unsynced[words] */
 };
 
 struct state {
@@ -85,6 +85,11 @@ static _Atomic uint64_t *present_bits(const struct state *s, uint64_t c)
 static _Atomic uint64_t *dirty_bits(const struct state *s, uint64_t c)
 {
 	return chunk_at(s, c)->bits + s->words;
+}
+
+static _Atomic uint64_t *unsynced_bits(const struct state *s, uint64_t c)
+{
+	return chunk_at(s, c)->bits + 2 * s->words;
 }
 
 static int read_boot_id(char *buf, size_t len)
@@ -120,7 +125,7 @@ int state_open(const char *path, uint64_t size, uint32_t chunk_size, struct stat
 	s->chunk_size = chunk_size;
 	s->nchunks = (size + chunk_size - 1) / chunk_size;
 	s->words = (chunk_size / STATE_PAGE + 63) / 64;
-	s->stride = sizeof(struct chunk) + 2 * s->words * sizeof(uint64_t);
+	s->stride = sizeof(struct chunk) + 3 * s->words * sizeof(uint64_t);
 	s->map_len = STATE_HEADER + s->nchunks * s->stride;
 	want.chunk_size = chunk_size;
 	want.words = s->words;
@@ -256,12 +261,35 @@ bool state_present(const struct state *s, uint64_t chunk, uint32_t first, uint32
 	return for_pages(present_bits(s, chunk), first, n, bits_set);
 }
 
+bool state_lost(const struct state *s, uint64_t chunk, uint32_t first, uint32_t n)
+{
+	_Atomic uint64_t *present = present_bits(s, chunk), *dirty = dirty_bits(s, chunk);
+
+	while (n) {
+		uint32_t bit = first % 64, take = 64 - bit < n ? 64 - bit : n;
+		uint64_t mask = (take == 64 ? ~0ULL : ((1ULL << take) - 1)) << bit;
+
+		if (atomic_load(&dirty[first / 64]) & ~atomic_load(&present[first / 64]) & mask)
+			return true;
+		first += take;
+		n -= take;
+	}
+	return false;
+}
+
+void state_write_begin(struct state *s, uint64_t chunk, uint32_t first, uint32_t n)
+{
+	for_pages(unsynced_bits(s, chunk), first, n, set_bits);
+}
+
 void state_write_done(struct state *s, uint64_t chunk, uint32_t first, uint32_t n)
 {
 	_Atomic uint64_t *gen = &chunk_at(s, chunk)->gen;
 
 	/* Generation first: a flusher that clears dirty bits it saw checks it after. */
 	atomic_fetch_add(gen, 1);
+	/* Again, after the data: a sync that took the bits since may not cover it. */
+	for_pages(unsynced_bits(s, chunk), first, n, set_bits);
 	for_pages(present_bits(s, chunk), first, n, set_bits);
 	atomic_fetch_add(&counters(s)->dirty_pages,
 			 (int64_t)set_dirty(dirty_bits(s, chunk), first, n));
@@ -346,7 +374,45 @@ void state_excl_release(struct state *s, uint64_t chunk)
 
 void state_fill_done(struct state *s, uint64_t chunk, uint32_t first, uint32_t n)
 {
+	for_pages(unsynced_bits(s, chunk), first, n, set_bits);
 	for_pages(present_bits(s, chunk), first, n, set_bits);
+}
+
+void state_sync_take(struct state *s, uint64_t chunk, uint64_t *taken)
+{
+	_Atomic uint64_t *u = unsynced_bits(s, chunk);
+
+	/* A load first: most words have nothing to take, and a load costs less. */
+	for (uint32_t i = 0; i < s->words; i++)
+		taken[i] = atomic_load(&u[i]) ? atomic_exchange(&u[i], 0) : 0;
+}
+
+uint64_t state_sync_failed(struct state *s, uint64_t chunk, const uint64_t *taken)
+{
+	struct chunk *ck = chunk_at(s, chunk);
+	_Atomic uint64_t *present = present_bits(s, chunk), *dirty = dirty_bits(s, chunk);
+	_Atomic uint64_t *u = unsynced_bits(s, chunk);
+	uint64_t dropped = 0;
+	bool lost = false;
+
+	for (uint32_t i = 0; i < s->words; i++) {
+		uint64_t doubt = taken[i] | atomic_load(&u[i]);
+
+		if (!doubt)
+			continue;
+		dropped += (uint64_t)__builtin_popcountll(atomic_fetch_and(&present[i], ~doubt) & doubt);
+		lost |= (atomic_load(&dirty[i]) & doubt) != 0;
+	}
+	/*
+	 * Dirty pages dropped are lost: the chunk must stay dirty (a flusher
+	 * that read it before is refused at state_mark_clean) and be
+	 * journaled at the next sync, which needs a new generation.
+	 */
+	if (lost) {
+		atomic_fetch_add(&ck->gen, 1);
+		atomic_fetch_add(&ck->gen, 1);
+	}
+	return dropped;
 }
 
 void state_evicted(struct state *s, uint64_t chunk)
@@ -359,14 +425,15 @@ void state_evicted(struct state *s, uint64_t chunk)
 
 void state_missing(const struct state *s, uint64_t chunk, uint64_t *words, unsigned nwords)
 {
-	_Atomic uint64_t *present = present_bits(s, chunk);
+	_Atomic uint64_t *present = present_bits(s, chunk), *dirty = dirty_bits(s, chunk);
 	uint32_t pages = state_chunk_pages(s, chunk);
 
 	for (unsigned i = 0; i < nwords; i++) {
 		uint64_t valid = i * 64 >= pages ? 0 :
 				 pages - i * 64 >= 64 ? ~0ULL : (1ULL << (pages - i * 64)) - 1;
 
-		words[i] = i < s->words ? ~atomic_load(&present[i]) & valid : 0;
+		words[i] = i < s->words ? ~(atomic_load(&present[i]) | atomic_load(&dirty[i])) & valid :
+					  0;
 	}
 }
 

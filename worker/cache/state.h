@@ -29,6 +29,14 @@
  *  - The flusher takes a chunk's generation before it reads the data and
  *    marks the chunk clean with that generation after the store has it
  *    (state_mark_clean); a write in between leaves the chunk dirty.
+ *  - A page is unsynced from the admission of a write to it (and again
+ *    once its data is in, and from a fill) until a sync of the cache file
+ *    that took the bit succeeds. When that sync fails, the cache file's
+ *    writeback failed for some page written since, and Linux does not say
+ *    which (nor will a later fsync): every unsynced page is dropped. A
+ *    clean one is fetched again; a dirty one is lost, dirty and not
+ *    present, and reads as an I/O error (never the data it replaced, nor
+ *    the store's older copy) until it is written again.
  *
  * tests/model/cache.pml models these rules, with the journal, the
  * flusher, fills, eviction, crashes and power loss, for spin to check.
@@ -67,6 +75,11 @@ bool state_io_end(struct state *s, uint64_t chunk);
 
 /* Are pages [first, first + n) of chunk all present? */
 bool state_present(const struct state *s, uint64_t chunk, uint32_t first, uint32_t n);
+/* Is any of them lost (dirty, not present: its write to the cache file failed)? */
+bool state_lost(const struct state *s, uint64_t chunk, uint32_t first, uint32_t n);
+
+/* A write or discard of pages [first, first + n) is admitted: they are unsynced. */
+void state_write_begin(struct state *s, uint64_t chunk, uint32_t first, uint32_t n);
 
 /*
  * A write or discard of pages [first, first + n) is in the cache file.
@@ -101,7 +114,18 @@ void state_excl_release(struct state *s, uint64_t chunk);
 void state_fill_done(struct state *s, uint64_t chunk, uint32_t first, uint32_t n);
 void state_evicted(struct state *s, uint64_t chunk);
 
-/* Which pages are missing: bit i of words set when page i is not present. */
+/*
+ * A sync of the cache file (journal.c): before it, take chunk's unsynced
+ * bits (state_words of them into taken); when it failed, drop the pages
+ * taken and those unsynced since, and return how many were present.
+ */
+void state_sync_take(struct state *s, uint64_t chunk, uint64_t *taken);
+uint64_t state_sync_failed(struct state *s, uint64_t chunk, const uint64_t *taken);
+
+/*
+ * Which pages are missing, to be filled from the store: bit i of words
+ * set when page i is neither present nor lost.
+ */
 void state_missing(const struct state *s, uint64_t chunk, uint64_t *words, unsigned nwords);
 
 /*
