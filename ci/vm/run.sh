@@ -14,6 +14,10 @@
 #                      ... in the order given); repeatable
 #   --rw DIR           make host directory DIR writable in the guest, at the
 #                      same path (e.g. to collect logs); repeatable
+#   --power-cut FILE   when FILE appears on the host, kill QEMU at once
+#                      (SIGKILL: the guest's RAM, page cache included, is
+#                      gone; what QEMU already wrote to a --disk stays), and
+#                      exit 120
 #
 # In the guest:
 #   cwd                the caller's current directory (read-only, like the
@@ -33,6 +37,7 @@
 #   network            loopback only
 #
 # Exit status: COMMAND's own status (0-255), or
+#   120  the power was cut as --power-cut asked
 #   124  the VM ran past --timeout and was killed
 #   125  the guest never reported a status (kernel panic or oops, init
 #        failure, QEMU crash)
@@ -48,7 +53,7 @@ here="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=common.sh
 . "$here/common.sh"
 
-readonly EXIT_TIMEOUT=124 EXIT_NO_STATUS=125 EXIT_HARNESS=126
+readonly EXIT_POWER_CUT=120 EXIT_TIMEOUT=124 EXIT_NO_STATUS=125 EXIT_HARNESS=126
 # Harness failures must not be mistaken for the command's own exit status.
 vm_die() {
 	printf 'vm: error: %s\n' "$*" >&2
@@ -66,7 +71,7 @@ shift
 vm_check_suite "$suite"
 
 timeout_s=1200 mem=3072 smp=2
-disks=() rw_dirs=()
+disks=() rw_dirs=() cut_file=""
 need_arg() { [[ $# -ge 2 && -n "$2" ]] || vm_die "$1 needs an argument"; }
 while [[ $# -gt 0 ]]; do
 	case "$1" in
@@ -75,6 +80,7 @@ while [[ $# -gt 0 ]]; do
 	--smp) need_arg "$@"; smp="$2"; shift 2 ;;
 	--disk) need_arg "$@"; disks+=("$2"); shift 2 ;;
 	--rw) need_arg "$@"; rw_dirs+=("$2"); shift 2 ;;
+	--power-cut) need_arg "$@"; cut_file="$2"; shift 2 ;;
 	--) shift; break ;;
 	-h | --help) usage ;;
 	*) vm_die "unknown option '$1' (COMMAND must follow --)" ;;
@@ -208,7 +214,21 @@ qemu=(
 	-kernel "$kernel" -initrd "$initrd" -append "$append"
 	"${virtfs[@]}"
 	"${drives[@]}"
+	-pidfile "$work/qemu.pid"
 )
+
+# Polls for the cut file and SIGKILLs QEMU itself (not timeout(1), which
+# would only pass on a TERM QEMU could act on).
+power_cut_watch() {
+	while kill -0 "$qpid" 2>/dev/null; do
+		if [[ -e "$cut_file" && -s "$work/qemu.pid" ]]; then
+			kill -KILL "$(<"$work/qemu.pid")" 2>/dev/null
+			: >"$work/power-cut"
+			return
+		fi
+		sleep 0.05
+	done
+}
 
 # TCG with several vCPUs occasionally loses a race with the kernel's own
 # code patching during boot (an "int3" oops in a static key, about one boot
@@ -227,7 +247,7 @@ trap 'forward TERM' TERM
 while :; do
 	vm_log "booting $suite kernel $abi (timeout ${timeout_s}s)"
 	start=$SECONDS
-	rm -f "$work/started" "$work/status"
+	rm -f "$work/started" "$work/status" "$work/qemu.pid" "$work/power-cut"
 
 	# QEMU runs in the background so that our own INT/TERM can be passed
 	# on: otherwise a cancelled CI job leaves an orphaned VM burning both
@@ -235,9 +255,15 @@ while :; do
 	# the caller's terminal nor puts it in raw mode.
 	timeout -k 10 "$timeout_s" "${qemu[@]}" </dev/null &
 	qpid=$!
+	watch_pid=""
+	if [[ -n "$cut_file" ]]; then
+		power_cut_watch &
+		watch_pid=$!
+	fi
 	set +e
 	wait "$qpid"
 	rc=$?
+	[[ -n "$watch_pid" ]] && wait "$watch_pid"
 	if [[ -n "$interrupted" ]]; then
 		wait "$qpid"
 		vm_log "interrupted ($interrupted); VM stopped"
@@ -246,6 +272,10 @@ while :; do
 	fi
 	set -e
 	elapsed=$((SECONDS - start))
+	if [[ -e "$work/power-cut" ]]; then
+		vm_log "power cut after ${elapsed}s, as asked (--power-cut)"
+		exit "$EXIT_POWER_CUT"
+	fi
 	if [[ $rc -ne 124 && $rc -ne 137 && ! -e "$work/started" && $attempt -lt 3 ]]; then
 		vm_log "the guest died during boot (attempt $attempt); booting again"
 		attempt=$((attempt + 1))
