@@ -1524,6 +1524,12 @@ void export_stop_all(struct supervisor *s, bool handoff, void (*fn)(struct super
 	check_all_stopped(NULL, 0, NULL, s);
 }
 
+void export_free_all(struct supervisor *s)
+{
+	while (s->exports)
+		export_unlink(s->exports);
+}
+
 void export_describe(const struct export *ex, Glidefs__Control__Export *out)
 {
 	out->name = (char *)ex->rec.name;

@@ -52,6 +52,9 @@ int export_refresh(struct export *ex, export_done_fn fn, void *userdata);
  */
 void export_stop_all(struct supervisor *s, bool handoff, void (*fn)(struct supervisor *s));
 
+/* Frees every export, once the loop has ended: nothing of theirs runs again. */
+void export_free_all(struct supervisor *s);
+
 /*
  * Replace the worker's image with binary (NULL: the configured one)
  * without failing any I/O; fn reports success or the rollback.

@@ -434,6 +434,7 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return log_error_errno(r, "event loop"), 1;
 	r = run(&s);
+	export_free_all(&s);
 	ctrl_ring_free(s.ctrl);
 	loop_free(s.loop);
 	return r < 0 ? 1 : r;

@@ -5,6 +5,10 @@
 #                             (checked in the device flags read back with
 #                             GET_DEV_INFO2, not taken on trust)
 #   GLIDEFS_TEST_TRANSPORT    transport to force at create; empty = auto
+#   GLIDEFS_EXPECT_ASAN=1     the binaries are an ASan+UBSan build (make
+#                             SAN=1, GLIDEFS_BIN_DIR=build-san): checked in
+#                             the running processes' maps, and any report
+#                             in the log fails the suite
 #
 # Prints one "ok - NAME" or "not ok - NAME: why" line per test, which the
 # host's tests/run.sh counts.
@@ -57,6 +61,15 @@ create_or_exit "${create_args[@]}"
 # --- the transport really in use ----------------------------------------
 
 check_transport t0 "$expect"
+
+if [ -n "${GLIDEFS_EXPECT_ASAN:-}" ]; then
+	wpid=$(ctl status t0 --json | json_field worker_pid)
+	if grep -q libasan "/proc/$wpid/maps" 2>/dev/null && grep -q libasan "/proc/$sup_pid/maps"; then
+		pass "glidefsd and its worker $wpid run the AddressSanitizer build"
+	else
+		fail "AddressSanitizer build" "no libasan in the maps of glidefsd $sup_pid or worker $wpid"
+	fi
+fi
 
 # --- per-export statistics -------------------------------------------------
 
