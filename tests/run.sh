@@ -6,9 +6,12 @@
 # every row below, worker crashes and the lifecycle (upgrades, supervisor
 # restarts, handoff) on the first two:
 #
-#   sid    -> zero-copy (AUTO_BUF_REG)
+#   sid    -> zero-copy (AUTO_BUF_REG), with the ASan+UBSan build
 #   trixie -> user-copy
 #   sid, transport forced -> copy
+#
+# then the systemd, tutorial, store, cache-disk fault, power-loss and
+# benchmark smoke rows.
 #
 # Ends with one line "N passed, N failed" counting every test.
 set -u
@@ -111,11 +114,17 @@ fuzz_targets() { # SECONDS
 }
 
 vm_row() { # LABEL KERNEL EXPECT FORCE SCRIPT
-	local label=$1 suite=$2 log="/tmp/glidefs-vm-$1-$$.log" rc
-	echo "=== VM row $label: $5 on the $suite kernel, expecting $3 ==="
+	echo "=== VM row $1: $5 on the $2 kernel, expecting $3 ==="
 	GLIDEFS_EXPECT_TRANSPORT=$3 GLIDEFS_TEST_TRANSPORT=$4 \
-		ci/vm/run.sh "$suite" --timeout "${GLIDEFS_VM_TIMEOUT:-1500}" -- \
-		"$5" 2>&1 | tee "$log"
+		row_counted "$1" ci/vm/run.sh "$2" --timeout "${GLIDEFS_VM_TIMEOUT:-1500}" -- "$5"
+}
+
+# Runs COMMAND (a VM, or a host script booting VMs itself) and counts its
+# "ok - " and "not ok - " lines, and its exit status as one more test.
+row_counted() { # LABEL COMMAND...
+	local label=$1 log="/tmp/glidefs-vm-$1-$$.log" rc
+	shift
+	"$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	while IFS= read -r line; do
 		case $line in
@@ -135,8 +144,9 @@ build plain all unit-tests store-test test-tools || { echo "$passed passed, $fai
 build sanitizers SAN=1 all unit-tests store-test
 # The cache's concurrent code under ThreadSanitizer: its queue, flusher,
 # fetcher, evictor and sync threads race each other in test_cache_races and
-# test_state; a report fails the binary (TSan exits 66).
-tsan_tests=(test_cache test_cache_races test_journal test_state)
+# test_state, and the S3 client's curl thread its callers in test_s3_retry;
+# a report fails the binary (TSan exits 66).
+tsan_tests=(test_cache test_cache_races test_journal test_state test_s3_retry)
 build tsan TSAN=1 "${tsan_tests[@]/#/build-tsan/tests/}"
 unit_tests build unit
 unit_tests build-san unit-asan
@@ -169,7 +179,11 @@ if [ -n "${GLIDEFS_SKIP_VM:-}" ]; then
 	echo "GLIDEFS_SKIP_VM is set: VM rows not run (counted as failed)"
 	count fail "VM rows skipped"
 else
-	vm_row sid-zero-copy sid zero-copy "" tests/vm/datapath.sh
+	# The data path on zero-copy runs the ASan+UBSan build (checked in the
+	# processes' maps; a report in the log fails the row): the plain build
+	# runs zero-copy in every row after.
+	GLIDEFS_BIN_DIR=$top/build-san GLIDEFS_EXPECT_ASAN=1 \
+		vm_row sid-zero-copy-asan sid zero-copy "" tests/vm/datapath.sh
 	vm_row trixie-user-copy trixie user-copy "" tests/vm/datapath.sh
 	vm_row sid-copy sid copy copy tests/vm/datapath.sh
 	# "It never goes down": worker kills, upgrades, supervisor restarts.
@@ -187,6 +201,13 @@ else
 	# The object store behind the device: round trip, corruption, eviction.
 	vm_row sid-zero-copy-store sid zero-copy "" tests/vm/store.sh
 	vm_row trixie-user-copy-store trixie user-copy "" tests/vm/store.sh
+	# The cache's own disk failing: read errors, write errors, full.
+	vm_row sid-cachefault sid zero-copy "" tests/vm/cachefault.sh
+	# Power cuts (QEMU killed) under fsyncing writers and fio, then a
+	# recovery from the store alone; tests/powerloss/run.sh boots its VMs.
+	echo "=== VM row sid-powerloss: tests/powerloss/run.sh, 3 cuts, expecting zero-copy ==="
+	GLIDEFS_EXPECT_TRANSPORT=zero-copy GLIDEFS_POWERLOSS_ROUNDS=3 \
+		row_counted sid-powerloss tests/powerloss/run.sh sid
 	# make bench's smoke run: one short cell per peer, S3 peers included.
 	GLIDEFS_BENCH_SMOKE=1 GLIDEFS_BENCH_S3=1 GLIDEFS_BENCH_S3_MIB=8 \
 		vm_row sid-bench-smoke sid zero-copy "" bench/guest.sh

@@ -517,12 +517,6 @@ static int get(const char *key, void *buf, size_t cap, struct store_req *r)
 	return call(r);
 }
 
-static struct seen *seen(unsigned i)
-{
-	assert_true(i < fx.sv->nseen);
-	return &fx.sv->seen[i];
-}
-
 static unsigned nseen(void)
 {
 	unsigned n;
@@ -531,6 +525,18 @@ static unsigned nseen(void)
 	n = fx.sv->nseen;
 	pthread_mutex_unlock(&fx.sv->lock);
 	return n;
+}
+
+/*
+ * The count is read under the lock even after the store answered: a request
+ * the store gave up on can still reach the responder and be recorded while a
+ * test looks (the parts in flight when a multipart upload is aborted). The
+ * entries below the count are written before it grows and never again.
+ */
+static struct seen *seen(unsigned i)
+{
+	assert_true(i < nseen());
+	return &fx.sv->seen[i];
 }
 
 /* ---- Retries ---------------------------------------------------------- */
