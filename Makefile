@@ -41,9 +41,15 @@ GLIDECTL_SRC := $(wildcard glidectl/*.c)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(PROTO_C:.c=.o)
 
+# The programs take from it only the objects they use, and (--as-needed)
+# only the libraries those need: glidectl, run in loops by scripts, then
+# loads no curl, TLS or Kerberos at each start.
+COMMON_LIB := $(BUILD)/libcommon.a
+PROG_LDFLAGS := -Wl,--as-needed
+
 PROGRAMS := $(BUILD)/glidefsd $(BUILD)/glidefs-worker $(BUILD)/glidectl
 
-.PHONY: all deps test unit-tests store-test test-tools fuzz fuzz-seeds demo bench clean \
+.PHONY: all deps test unit-tests store-test test-tools fuzz fuzz-seeds demo bench soak clean \
 	install uninstall
 .DEFAULT_GOAL := all
 
@@ -61,14 +67,18 @@ $(BUILD)/obj/%.o: %.c | $(PROTO_H)
 $(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c $(PROTO_H)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
-$(BUILD)/glidefsd: $(call obj,$(SUPERVISOR_SRC)) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(COMMON_LIB): $(COMMON_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
 
-$(BUILD)/glidefs-worker: $(call obj,$(WORKER_SRC)) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/glidefsd: $(call obj,$(SUPERVISOR_SRC)) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $(PROG_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/glidectl: $(call obj,$(GLIDECTL_SRC)) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/glidefs-worker: $(call obj,$(WORKER_SRC)) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $(PROG_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/glidectl: $(call obj,$(GLIDECTL_SRC)) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $(PROG_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Host unit tests (cmocka), one binary per tests/unit/test_*.c.
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -153,6 +163,18 @@ demo: deps
 # Not part of `make test` (a smoke run of it is): about half an hour.
 bench: deps
 	@bench/run.sh
+
+# Verifying writers on DEVICES exports for DURATION seconds, with worker
+# kills and upgrades, flushes and eviction all the while, in a sid VM
+# (tests/vm/soak.sh); `make test` runs a short one.
+DURATION ?= 600
+DEVICES ?= 2
+
+soak: deps
+	@$(MAKE) --no-print-directory all test-tools
+	@GLIDEFS_SOAK_DURATION=$(DURATION) GLIDEFS_SOAK_DEVICES=$(DEVICES) \
+		GLIDEFS_EXPECT_TRANSPORT=zero-copy \
+		ci/vm/run.sh sid --timeout $$(($(DURATION) + 900)) -- tests/vm/soak.sh
 
 # `make install` (PREFIX, DESTDIR as usual). Both daemons go into one
 # directory: glidefsd runs the glidefs-worker that sits beside it. glidectl

@@ -10,8 +10,8 @@
 #   trixie -> user-copy
 #   sid, transport forced -> copy
 #
-# then the systemd, tutorial, store, cache-disk fault, power-loss and
-# benchmark smoke rows.
+# then the systemd, tutorial, store, cache-disk fault, power-loss, soak
+# and benchmark smoke rows.
 #
 # Ends with one line "N passed, N failed" counting every test.
 set -u
@@ -208,6 +208,9 @@ else
 	echo "=== VM row sid-powerloss: tests/powerloss/run.sh, 3 cuts, expecting zero-copy ==="
 	GLIDEFS_EXPECT_TRANSPORT=zero-copy GLIDEFS_POWERLOSS_ROUNDS=3 \
 		row_counted sid-powerloss tests/powerloss/run.sh sid
+	# make soak's short form: devices under writers, kills and upgrades.
+	GLIDEFS_SOAK_DURATION=90 GLIDEFS_SOAK_DEVICES=2 \
+		vm_row sid-soak sid zero-copy "" tests/vm/soak.sh
 	# make bench's smoke run: one short cell per peer, S3 peers included.
 	GLIDEFS_BENCH_SMOKE=1 GLIDEFS_BENCH_S3=1 GLIDEFS_BENCH_S3_MIB=8 \
 		vm_row sid-bench-smoke sid zero-copy "" bench/guest.sh
