@@ -243,14 +243,3 @@ const char *store_url(const struct store *s)
 {
 	return s->url;
 }
-
-bool store_url_is_null(const char *url)
-{
-	return !strcmp(url, STORE_NULL_URL);
-}
-
-bool store_url_ok(const char *url, bool allow_null)
-{
-	return !strncmp(url, "s3://", 5) || !strncmp(url, "file:///", 8) ||
-	       (allow_null && store_url_is_null(url));
-}

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct store;
 
@@ -157,8 +158,19 @@ const char *store_url(const struct store *s);
 #define STORE_NULL_URL "null:"
 #define STORE_URL_FORMS "s3://BUCKET/PREFIX or file:///ABSOLUTE/PATH"
 
-/* Whether url has a form the store takes (null: only with allow_null). */
-bool store_url_ok(const char *url, bool allow_null);
-bool store_url_is_null(const char *url);
+/*
+ * Whether url has a form the store takes (null: only with allow_null).
+ * Inline: glidectl checks a URL without linking the backends.
+ */
+static inline bool store_url_is_null(const char *url)
+{
+	return !strcmp(url, STORE_NULL_URL);
+}
+
+static inline bool store_url_ok(const char *url, bool allow_null)
+{
+	return !strncmp(url, "s3://", 5) || !strncmp(url, "file:///", 8) ||
+	       (allow_null && store_url_is_null(url));
+}
 
 #endif
