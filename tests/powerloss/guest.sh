@@ -235,6 +235,7 @@ workload() { # write | flush
 		fsfreeze -f "$work/mnt" || { fail "fsfreeze" "refused"; return; }
 		if out=$(ctl flush "$name" 2>&1); then
 			for w in $(seq "$writers"); do echo "flushed $round" >>"$dir/ops-$w.log"; done
+			: >"$dir/flushed-$round"
 			say "# glidectl flush: $out"
 		else
 			fail "glidectl flush" "$out"
@@ -299,6 +300,9 @@ store-only)
 	verify_files "round $round, from the store alone, as of the last glidectl flush" flushed
 	;;
 esac
+
+# The host's cue: what the next round is judged by is logged.
+: >"$dir/checked-$round"
 
 case $then in
 write | flush) workload "$then" ;;
