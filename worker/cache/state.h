@@ -36,10 +36,16 @@
  *    which (nor will a later fsync): every unsynced page is dropped. A
  *    clean one is fetched again; a dirty one is lost, dirty and not
  *    present, and reads as an I/O error (never the data it replaced, nor
- *    the store's older copy) until it is written again.
+ *    the store's older copy) until it is written again. Not yet closed
+ *    (the model's failing-sync configurations find each): a write or
+ *    fill in flight across the failure, which sets its page present
+ *    after the drop; a worker that dies between the failed sync and the
+ *    drop, or after the take (the taken bits die with it); a flusher
+ *    pass that read the generation before a drop of clean pages.
  *
  * tests/model/cache.pml models these rules, with the journal, the
- * flusher, fills, eviction, crashes and power loss, for spin to check.
+ * flusher, fills, eviction, crashes, power loss and failing syncs, for
+ * spin to check.
  */
 #ifndef GLIDEFS_CACHE_STATE_H
 #define GLIDEFS_CACHE_STATE_H
