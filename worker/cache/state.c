@@ -408,10 +408,8 @@ uint64_t state_sync_failed(struct state *s, uint64_t chunk, const uint64_t *take
 	 * that read it before is refused at state_mark_clean) and be
 	 * journaled at the next sync, which needs a new generation.
 	 */
-	if (lost) {
-		atomic_fetch_add(&ck->gen, 1);
-		atomic_fetch_add(&ck->gen, 1);
-	}
+	if (lost)
+		atomic_fetch_add(&ck->gen, 2);
 	return dropped;
 }
 
