@@ -42,10 +42,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Sparse images: only what ext4 and glidefs write takes host space.
-blank() { rm -f "$1" && truncate -s 1G "$1"; }
-blank "$dir/cache.img"
-blank "$dir/store.img"
+# Sparse images: only what ext4 and glidefs write takes host space. No
+# boot runs the store's gc, so the store disk grows by every round's
+# uploads (about 14 MiB each): 8 GiB holds several hundred rounds.
+blank() { rm -f "$1" && truncate -s "$2" "$1"; }
+blank "$dir/cache.img" 1G
+blank "$dir/store.img" 8G
 
 say() { printf '%s\n' "$*"; }
 fail() {
@@ -97,7 +99,7 @@ boot() { # ROUND START THEN [ATTEMPT]
 	if [ -z "$rc" ] && grep -q 'Oops: int3' "$dir/console-$round.log" && [ "$attempt" -lt 3 ]; then
 		if [ ! -e "$dir/checked-$round" ] || [ "$3" = verify ]; then
 			say "# round $round: QEMU's int3 oops before the guest was done with its check; booting again"
-			[ "$2" = store-only ] && blank "$dir/cache.img"
+			[ "$2" = store-only ] && blank "$dir/cache.img" 1G
 			boot "$1" "$2" "$3" $((attempt + 1))
 			return
 		fi
@@ -131,7 +133,7 @@ for round in $(seq "$rounds"); do
 	start=normal
 	# Not flushed (the guest died first): the store is not at a flush.
 	if [ "$then" = flush ] && [ -e "$dir/flushed-$round" ]; then
-		blank "$dir/cache.img"
+		blank "$dir/cache.img" 1G
 		start=store-only
 	elif [ "$then" = flush ]; then
 		fail "round $round: glidectl flush before the cut" "the guest did not get to it"
