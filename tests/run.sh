@@ -187,10 +187,10 @@ else
 	vm_row trixie-user-copy trixie user-copy "" tests/vm/datapath.sh
 	vm_row sid-copy sid copy copy tests/vm/datapath.sh
 	# "It never goes down": worker kills, upgrades, supervisor restarts.
-	# 15 kills and 10 upgrades a row: more rounds found nothing more in the
+	# 10 kills and 10 upgrades a row: more rounds found nothing more in the
 	# runs so far, and make test must stay inside 45 minutes.
-	GLIDEFS_KILLS=15 vm_row sid-zero-copy-crash sid zero-copy "" tests/vm/crash.sh
-	GLIDEFS_KILLS=15 vm_row trixie-user-copy-crash trixie user-copy "" tests/vm/crash.sh
+	GLIDEFS_KILLS=10 vm_row sid-zero-copy-crash sid zero-copy "" tests/vm/crash.sh
+	GLIDEFS_KILLS=10 vm_row trixie-user-copy-crash trixie user-copy "" tests/vm/crash.sh
 	GLIDEFS_UPGRADES=10 vm_row sid-zero-copy-lifecycle sid zero-copy "" tests/vm/lifecycle.sh
 	GLIDEFS_UPGRADES=10 vm_row trixie-user-copy-lifecycle trixie user-copy "" tests/vm/lifecycle.sh
 	# systemd's protocols, with systemd's own tools (glidefsd needs ublk).

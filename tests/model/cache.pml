@@ -13,10 +13,12 @@
  *              when the page is not present (the read parks), the data;
  *              an I/O error when the page is lost (dirty, not present)
  *   sync       FLUSH: journal_sync (snapshot of the chunks whose
- *              generation moved, state_sync_take, fdatasync of the cache
- *              file, the journal record), then the FLUSH is acknowledged;
- *              or the fdatasync fails, state_sync_failed drops what was
- *              taken or is unsynced, and the FLUSH fails
+ *              generation moved, state_sync_take into the table's
+ *              syncing set, fdatasync of the cache file, the journal
+ *              record), then the FLUSH is acknowledged; or the fdatasync
+ *              fails, the table marks it, and once the chunk's I/O has
+ *              drained, under the exclusive hold, state_sync_failed drops
+ *              what is syncing or unsynced, and the FLUSH fails
  *   flusher    flush.c's pass: admitted, generation, read, state_io_end,
  *              pack up, manifest committed, state_mark_clean (clear,
  *              re-check, put back); a chunk not all present asks for a
@@ -34,7 +36,9 @@
  *   crash      the worker dies: the state table (a shared mapping) and the
  *              page cache survive, the in-memory rest does not; requests
  *              in flight are reissued to the next worker
- *              (USER_RECOVERY_REISSUE)
+ *              (USER_RECOVERY_REISSUE), whose state_open settles a sync
+ *              the dead one was in: the drop, if it was marked; else the
+ *              syncing pages are unsynced again
  *   power loss the machine dies: the file is what reached the disk, the
  *              table is restored from the journal (state_restore), and
  *              only what a completed FLUSH covered was promised
@@ -45,9 +49,13 @@
  * page whose writeback failed and that the kernel evicts before the
  * failure is reported reads the disk's older data to anyone, so the model
  * fails writeback only inside an fdatasync, and the kernel evicts a stale
- * page only once that sync has done state_sync_failed (or its worker has
- * died). A read in flight across that report is left out with it (see
- * the reader's step below).
+ * page only once that sync's drop is done (by its worker or the next). A
+ * read in flight across that report is left out with it (see the
+ * reader's step below). Left out too: a worker killed between the
+ * kernel's report of a failed fdatasync and the table's mark (the failure
+ * and the mark are one step here); Linux reports the error to no later
+ * open of the file, so only an open kept by another process could tell
+ * the next worker (worker/cache/state.h).
  *
  * Every write carries a new version, larger than any before; a page's
  * version tells how new its data is. The invariants, checked by every
@@ -78,21 +86,26 @@
  *                 doubt, and a later failing one keeps it present
  *   KEEP_PRESENT  state_sync_failed does not clear present: a stale page,
  *                 once the kernel evicts it, reads the disk's older data
+ *   DROP_UNHELD   the drop does not wait for the chunk's I/O: a write in
+ *                 flight across it sets its stale page present after it
+ *   SYNC_IN_MEMORY the syncing set and the mark die with the worker: the
+ *                 next one never drops what a failed sync put in doubt
  */
 
 #define PAGES 2
 /*
  * Versions 1..WRITES; 0 is the zeros the export starts with. Each bound
  * can be set with -D; three configurations are each small enough for the
- * whole state space (tests/model/run.sh checks the first; the other two
- * find windows the code has yet to close, see run.sh):
+ * whole state space, and tests/model/run.sh checks all three:
  *   -DSYNC_FAILS=0  two writes, two FLUSHes, a crash and a power loss,
  *                   every sync succeeds: enough for NAIVE_CLEAN through
  *                   ONE_BUMP to fail (about 64 million states)
- *   -DCRASHES=0     the same with one failing sync and no crash: ONE_SET
- *                   and KEEP_PRESENT fail there
+ *   -DCRASHES=0     the same with one failing sync and no crash: ONE_SET,
+ *                   KEEP_PRESENT and DROP_UNHELD fail there (about 42
+ *                   million)
  *   -DWRITES=1      one write, with a failing sync, a crash and a power
- *                   loss: a worker dying in a sync
+ *                   loss: a worker dying in a sync; SYNC_IN_MEMORY fails
+ *                   there (about 6 million)
  * The defaults (all of it at once) are too many states to search.
  */
 #ifndef WRITES
@@ -125,6 +138,8 @@ byte sync_fails;	/* fdatasyncs that failed */
 bool present[PAGES];
 bool dirty[PAGES];
 bool unsynced[PAGES];	/* written or filled since a sync took the bit */
+bool syncing[PAGES];	/* taken by the sync in progress (state_sync_take) */
+bool drop_pending;	/* a sync failed, its pages are yet to be dropped */
 byte gen;		/* bumped by every recorded write */
 byte clean_gen;		/* the generation the store has */
 byte use_count;		/* I/O in flight */
@@ -187,7 +202,6 @@ bool s_have;		/* the snapshot holds a record */
 bool s_present[PAGES];
 bool s_dirty[PAGES];
 byte s_gen;
-bool s_taken[PAGES];	/* the unsynced bits state_sync_take exchanged */
 
 /* flusher */
 mtype = { F_IDLE, F_READ1, F_COMMIT, F_CLEAN, F_RECHECK };
@@ -215,7 +229,7 @@ bool x_missing[PAGES];	/* state_missing, when the fill began */
 /* a sync can still fail */
 #define can_fail (sync_fails < SYNC_FAILS)
 /* and the unsynced bits matter: it can, or one has and is yet to drop */
-#define tracking (can_fail || s_pc == S_FAILED)
+#define tracking (can_fail || drop_pending)
 
 /* Dead values are cleared: the same state is then one state to spin. */
 inline forget_flusher() {
@@ -225,8 +239,7 @@ inline forget_flusher() {
 inline forget_sync() {
 	s_have = 0; s_gen = 0;
 	s_present[0] = 0; s_present[1] = 0; s_dirty[0] = 0; s_dirty[1] = 0;
-	s_covers[0] = 0; s_covers[1] = 0;
-	s_taken[0] = 0; s_taken[1] = 0
+	s_covers[0] = 0; s_covers[1] = 0
 }
 
 inline forget_fill() {
@@ -280,6 +293,39 @@ inline punch() {
 
 inline excl_release() {
 	use_want = 0; use_held = 0
+}
+
+/* state_sync_take */
+inline sync_take() {
+	syncing[0] = syncing[0] || unsynced[0]; syncing[1] = syncing[1] || unsynced[1];
+	unsynced[0] = 0; unsynced[1] = 0
+}
+
+/*
+ * The fdatasync failed: some pages not on disk fail (the kernel's choice:
+ * in an atomic step, not a d_step, which would take the first option
+ * only), and the table says so.
+ */
+inline sync_fail() {
+	sync_fails++;
+	writeback_or_fail(0);
+	writeback_or_fail(1);
+	drop_pending = 1
+}
+
+/* state_sync_failed: what is syncing or unsynced goes; state_sync_failure_done */
+inline drop_doubted() {
+#ifndef KEEP_PRESENT
+	if :: syncing[0] || unsynced[0] -> present[0] = 0 :: else -> skip fi;
+	if :: syncing[1] || unsynced[1] -> present[1] = 0 :: else -> skip fi;
+#endif
+	if
+	:: (syncing[0] || unsynced[0]) && dirty[0] ||
+	   (syncing[1] || unsynced[1]) && dirty[1] -> gen = gen + 2
+	:: else -> skip
+	fi;
+	syncing[0] = 0; syncing[1] = 0; unsynced[0] = 0; unsynced[1] = 0;
+	drop_pending = 0
 }
 
 /* ---- one step of one actor, chosen by spin ------------------------------- */
@@ -360,48 +406,31 @@ active proctype world()
 #ifndef SNAP_LAST
 	:: d_step { s_pc == S_SNAP && !j_lock -> j_lock = 1; snapshot(); s_pc = S_TAKE }
 	/* state_sync_take; writers come between it and the snapshot */
-	:: d_step { s_pc == S_TAKE ->
-		s_taken[0] = unsynced[0]; s_taken[1] = unsynced[1];
-		unsynced[0] = 0; unsynced[1] = 0;
-		s_pc = S_SYNC }
-	:: d_step { s_pc == S_SYNC -> fdatasync(); s_taken[0] = 0; s_taken[1] = 0; s_pc = S_APPEND }
+	:: d_step { s_pc == S_TAKE -> sync_take(); s_pc = S_SYNC }
+	/* the fdatasync succeeds: state_sync_succeeded */
+	:: d_step { s_pc == S_SYNC -> fdatasync(); syncing[0] = 0; syncing[1] = 0; s_pc = S_APPEND }
+	/* or fails: marked, and journal_sync lets go of the journal */
+	:: atomic { s_pc == S_SYNC && can_fail -> sync_fail(); j_lock = 0; s_pc = S_FAILED }
 #else
 	:: d_step { s_pc == S_SNAP && !j_lock ->
 		j_lock = 1;
-		s_taken[0] = unsynced[0]; s_taken[1] = unsynced[1];
-		unsynced[0] = 0; unsynced[1] = 0;
-		fdatasync(); s_taken[0] = 0; s_taken[1] = 0;
+		sync_take();
+		fdatasync(); syncing[0] = 0; syncing[1] = 0;
 		s_pc = S_TAKE }
 	:: d_step { s_pc == S_TAKE -> snapshot(); s_pc = S_APPEND }
-#endif
-	/* the fdatasync fails: the error, then state_sync_failed */
-#ifndef SNAP_LAST
-	:: atomic { s_pc == S_SYNC && can_fail ->
-#else
 	:: atomic { s_pc == S_SNAP && !j_lock && can_fail ->
-		j_lock = 1;
-		s_taken[0] = unsynced[0]; s_taken[1] = unsynced[1];
-		unsynced[0] = 0; unsynced[1] = 0;
-#endif
-		sync_fails++;
-		writeback_or_fail(0);
-		writeback_or_fail(1);
+		sync_take();
+		sync_fail();
 		s_pc = S_FAILED }
-	:: d_step { s_pc == S_FAILED ->
-		/* state_sync_failed: what was taken or is unsynced now goes */
-#ifndef KEEP_PRESENT
-		if :: s_taken[0] || unsynced[0] -> present[0] = 0 :: else -> skip fi;
-		if :: s_taken[1] || unsynced[1] -> present[1] = 0 :: else -> skip fi;
 #endif
-		if
-		:: (s_taken[0] || unsynced[0]) && dirty[0] ||
-		   (s_taken[1] || unsynced[1]) && dirty[1] -> gen = gen + 2
-		:: else -> skip
-		fi;
-		/* no sync fails again: the unsynced bits are dead */
-		if :: !can_fail -> unsynced[0] = 0; unsynced[1] = 0 :: else -> skip fi;
-		j_lock = 0;
-		/* the FLUSH fails: nothing appended, nothing promised */
+	/* the drop, under the exclusive hold (cache.c's drop_doubted); the
+	 * FLUSH fails: nothing appended, nothing promised */
+#ifndef DROP_UNHELD
+	:: d_step { s_pc == S_FAILED && use_count == 0 && !use_held ->
+#else
+	:: d_step { s_pc == S_FAILED ->
+#endif
+		drop_doubted();
 		forget_sync();
 		s_pc = S_IDLE }
 	:: d_step { s_pc == S_APPEND ->
@@ -509,8 +538,8 @@ active proctype world()
 	:: d_step { disk[0] != file[0] && !stale[0] -> disk[0] = file[0] }
 	:: d_step { disk[1] != file[1] && !stale[1] -> disk[1] = file[1] }
 	/* and evicts a stale one: the file reads the disk's data */
-	:: d_step { stale[0] && s_pc != S_FAILED -> file[0] = disk[0]; stale[0] = 0 }
-	:: d_step { stale[1] && s_pc != S_FAILED -> file[1] = disk[1]; stale[1] = 0 }
+	:: d_step { stale[0] && !drop_pending -> file[0] = disk[0]; stale[0] = 0 }
+	:: d_step { stale[1] && !drop_pending -> file[1] = disk[1]; stale[1] = 0 }
 
 	/* the worker dies; the next one maps the same table (state_open) */
 	:: d_step { crashes < CRASHES ->
@@ -519,6 +548,17 @@ active proctype world()
 		fill_pending = 0;
 		jgen = 0;	/* journal_open without replay */
 		j_lock = 0;
+		/* state_open settles the sync the worker died in */
+#ifndef SYNC_IN_MEMORY
+		if
+		:: drop_pending -> drop_doubted()
+		:: else ->
+			unsynced[0] = unsynced[0] || syncing[0]; unsynced[1] = unsynced[1] || syncing[1];
+			syncing[0] = 0; syncing[1] = 0
+		fi;
+#else
+		syncing[0] = 0; syncing[1] = 0; drop_pending = 0;
+#endif
 		/* reissued: the write again, the read again, the FLUSH again */
 		if :: w_pc != W_IDLE -> w_pc = W_DATA :: else -> skip fi;
 		if :: r_pc != R_IDLE -> r_pc = R_ISSUED :: else -> skip fi;
@@ -526,8 +566,7 @@ active proctype world()
 		:: s_pc != S_IDLE ->
 			s_pc = S_SNAP;
 			s_have = 0; s_gen = 0;
-			s_present[0] = 0; s_present[1] = 0; s_dirty[0] = 0; s_dirty[1] = 0;
-			s_taken[0] = 0; s_taken[1] = 0
+			s_present[0] = 0; s_present[1] = 0; s_dirty[0] = 0; s_dirty[1] = 0
 		:: else -> skip
 		fi;
 		if :: !can_fail -> unsynced[0] = 0; unsynced[1] = 0 :: else -> skip fi;
@@ -542,6 +581,7 @@ active proctype world()
 		present[0] = j_present[0]; present[1] = j_present[1];
 		dirty[0] = j_dirty[0]; dirty[1] = j_dirty[1];
 		unsynced[0] = 0; unsynced[1] = 0;
+		syncing[0] = 0; syncing[1] = 0; drop_pending = 0;
 		clean_gen = 0;
 		gen = (j_dirty[0] || j_dirty[1] -> 1 : 0);
 		jgen = gen;

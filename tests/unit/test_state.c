@@ -3,7 +3,8 @@
  * Unit tests for worker/cache/state.{h,c}: the table survives a reopen
  * (a respawned worker) and is started afresh for another geometry or
  * boot; page bits across word and chunk ends; the flusher's generation
- * rule; a failed sync of the cache file; exclusive use; and two races run for many rounds on real threads:
+ * rule; a failed sync of the cache file, also one a worker died in;
+ * exclusive use; and two races run for many rounds on real threads:
  * writes against the flusher (no recorded write is ever marked clean
  * unless the store got it) and I/O against fills (never both at once).
  */
@@ -156,6 +157,13 @@ static void test_flush_generation_rule(void **state)
 	state_close(s);
 }
 
+/* One sync of the whole table: the take, then its outcome. */
+static void sync_take_all(struct state *s)
+{
+	for (uint64_t c = 0; c < state_chunks(s); c++)
+		state_sync_take(s, c);
+}
+
 /*
  * A failed sync of the cache file drops every page it may have covered:
  * those taken before it and those written since. A dirty one is lost (an
@@ -166,7 +174,7 @@ static void test_failed_sync_drops_unsynced_pages(void **state)
 {
 	struct state *s = open_table(4 * MiB, 1 << 20, false);
 	uint32_t words = state_words(s);
-	uint64_t taken[4], missing[4], g;
+	uint64_t missing[4], g;
 
 	assert_true(words <= 4);
 	/* Chunk 0: pages 0-3 written and synced; chunk 2: page 0 filled, synced. */
@@ -174,16 +182,25 @@ static void test_failed_sync_drops_unsynced_pages(void **state)
 	state_write_done(s, 0, 0, 4);
 	state_write_begin(s, 2, 0, 1);
 	state_fill_done(s, 2, 0, 1);
-	for (uint64_t c = 0; c < state_chunks(s); c++)
-		state_sync_take(s, c, taken);
+	sync_take_all(s);
+	state_sync_succeeded(s);
+	assert_false(state_sync_doubts(s, 0) || state_sync_doubts(s, 2));
 	/* The next sync covers page 4 (taken) and page 5, written after the take. */
 	state_write_begin(s, 0, 4, 1);
 	state_write_done(s, 0, 4, 1);
 	g = state_gen(s, 0);
-	state_sync_take(s, 0, taken);
+	sync_take_all(s);
 	state_write_begin(s, 0, 5, 1);
 	state_write_done(s, 0, 5, 1);
-	assert_int_equal(state_sync_failed(s, 0, taken), 2);
+	state_sync_mark_failed(s);
+	assert_true(state_sync_drop_pending(s));
+	assert_true(state_sync_doubts(s, 0));
+	/* Chunk 2's fill was synced: the failure of chunk 0's sync leaves it. */
+	assert_false(state_sync_doubts(s, 2));
+	assert_int_equal(state_sync_failed(s, 0), 2);
+	state_sync_failure_done(s);
+	assert_false(state_sync_drop_pending(s));
+	assert_false(state_sync_doubts(s, 0));
 
 	assert_true(state_present(s, 0, 0, 4));
 	assert_false(state_present(s, 0, 4, 1) || state_present(s, 0, 5, 1));
@@ -195,9 +212,6 @@ static void test_failed_sync_drops_unsynced_pages(void **state)
 	state_missing(s, 0, missing, words);
 	assert_int_equal(missing[0] & 0x3f, 0);
 	assert_int_equal(missing[0] >> 6 & 1, 1);
-	/* Chunk 2's fill was synced: the failure of chunk 0's sync leaves it. */
-	memset(taken, 0, sizeof(taken));
-	assert_int_equal(state_sync_failed(s, 2, taken), 0);
 	assert_true(state_present(s, 2, 0, 1));
 
 	/* Written again: present, no longer lost, and it can go clean. */
@@ -207,6 +221,56 @@ static void test_failed_sync_drops_unsynced_pages(void **state)
 	assert_false(state_lost(s, 0, 0, 8));
 	g = state_gen(s, 0);
 	assert_true(state_mark_clean(s, 0, g));
+	state_close(s);
+}
+
+/*
+ * A worker that dies in a sync leaves it to the next (state_open): one
+ * whose sync failed had marked that, and the next drops the pages in its
+ * doubt, and fails the FLUSH it answered; one that died before it knew
+ * leaves its pages unsynced, for the next worker's sync to cover (or to
+ * drop, should that one fail).
+ */
+static void test_sync_a_dead_worker_was_in(void **state)
+{
+	struct state *s = open_table(4 * MiB, 1 << 20, false);
+
+	/* Died after the take, the outcome unknown. */
+	state_write_begin(s, 1, 3, 2);
+	state_write_done(s, 1, 3, 2);
+	sync_take_all(s);
+	state_close(s);
+	s = open_table(4 * MiB, 1 << 20, true);
+	assert_false(state_sync_drop_pending(s));
+	assert_false(state_sync_inherited_failure(s));
+	assert_true(state_present(s, 1, 3, 2));
+	assert_true(state_sync_doubts(s, 1));
+	/* The next sync takes them again; it fails, and they go. */
+	sync_take_all(s);
+	state_sync_mark_failed(s);
+	assert_int_equal(state_sync_failed(s, 1), 2);
+	state_sync_failure_done(s);
+	assert_true(state_lost(s, 1, 3, 2));
+
+	/* Written again, taken, and the sync failed: the worker dies before the drop. */
+	state_write_begin(s, 1, 3, 2);
+	state_write_done(s, 1, 3, 2);
+	state_write_begin(s, 3, 0, 1);
+	state_fill_done(s, 3, 0, 1);
+	sync_take_all(s);
+	state_write_begin(s, 2, 7, 1); /* admitted after the take, its data never came */
+	state_sync_mark_failed(s);
+	state_close(s);
+	s = open_table(4 * MiB, 1 << 20, true);
+	assert_false(state_sync_drop_pending(s));
+	/* The FLUSH that sync answered comes again: it fails, once. */
+	assert_true(state_sync_inherited_failure(s));
+	assert_false(state_sync_inherited_failure(s));
+	assert_true(state_lost(s, 1, 3, 2));
+	assert_false(state_present(s, 3, 0, 1) || state_lost(s, 3, 0, 1));
+	assert_false(state_present(s, 2, 7, 1) || state_lost(s, 2, 7, 1));
+	for (uint64_t c = 0; c < state_chunks(s); c++)
+		assert_false(state_sync_doubts(s, c));
 	state_close(s);
 }
 
@@ -401,6 +465,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flush_generation_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_sync_drops_unsynced_pages, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_sync_a_dead_worker_was_in, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exclusive_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_race_writes_against_flusher, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_race_io_against_fills, setup, teardown),

@@ -13,6 +13,8 @@
 #     fails, and the pages are then an I/O error, never the data they
 #     replaced, also after the worker is killed and respawned; once the
 #     fault clears, writes succeed, read back and flush to the store;
+#     a worker that dies between the failed sync and its drop leaves the
+#     drop to the next, and the FLUSH reissued to that one fails too;
 #   - the cache file system full: writes that do not fit fail, whatever
 #     was acknowledged stays, and once there is room the same writes
 #     succeed without a restart.
@@ -58,7 +60,7 @@ fi
 # Nothing is flushed to the store or evicted unless asked: the dirty data
 # stays in the cache file, where the faults are.
 printf 'dirty_limit = 1G\nflush_interval = 3600\n' >"$work/glidefs.conf"
-start_supervisor --config "$work/glidefs.conf" || { fail supervisor-start "see log"; dump_log; exit 1; }
+GLIDEFS_TEST_DIE_SYNC_FAILED=$work/die-sync-failed start_supervisor --config "$work/glidefs.conf" || { fail supervisor-start "see log"; dump_log; exit 1; }
 create_or_exit t0 --size 48M
 [ -n "$expect" ] && check_transport t0 "$expect"
 wpid=$(ctl status t0 --json | json_field worker_pid)
@@ -142,7 +144,7 @@ put() { # FILE OFF
 	dd if="$1" of="$dev" bs=1M seek="$2" oflag=direct conv=fsync status=none 2>"$work/put.err"
 }
 
-for f in a w1 w2 w3 e1; do
+for f in a w1 w2 w3 w4 w5 e1; do
 	head -c $((4 << 20)) /dev/urandom >"$work/$f"
 done
 
@@ -213,6 +215,34 @@ else
 	fail "recovery from write errors" "${out:-a write or a read back failed: $(cat "$work/put.err")}"
 	dump_log
 fi
+# Again, the worker dying once the failed sync is marked, before the drop.
+put "$work/w4" 24 || fail "write w4" "$(cat "$work/put.err")"
+wpid=$(ctl status t0 --json | json_field worker_pid)
+dm_fault write-error || fail "dm table" "the write-error table was refused"
+touch "$work/die-sync-failed"
+put "$work/w5" 24
+put_rc=$?
+dm_fault linear || fail "dm table" "the linear table was refused"
+wait_live t0 "$wpid" || { fail "respawn" "no new worker after the fault point"; dump_log; exit 1; }
+echo 3 >/proc/sys/vm/drop_caches
+read_back 24 4 "$work/w5"
+if [ -e "$work/die-sync-failed" ]; then
+	fail "death before the drop" "the fault point did not fire: $(cat "$work/put.err")"
+elif [ $put_rc = 0 ]; then
+	fail "death before the drop" "the reissued FLUSH succeeded over the dropped pages"
+elif ! grep -q "previous worker's sync of the cache file failed" "$log"; then
+	fail "death before the drop" "the next worker did not drop the pages"
+	dump_log
+elif [ $wrong -gt 0 ] || [ $eio = 0 ]; then
+	fail "death before the drop" "$wrong MiB other data, $eio I/O errors, $good as written"
+else
+	pass "death between a failed sync and its drop: the next worker drops, the FLUSH failed ($(sed 's/.*: //' "$work/put.err" | head -n 1)), $eio MiB an I/O error, $good as written, none other data"
+fi
+# Written again, the lost pages are good again (and can go to the store).
+if ! put "$work/w5" 24 || ! read_back 24 4 "$work/w5" || [ $good != 4 ]; then
+	fail "rewrite after the drop" "${good} of 4 MiB read back: $(cat "$work/put.err")"
+fi
+
 if touch "$state/cache/probe" && rm "$state/cache/probe" &&
 	! dmesg | grep -qE "Aborting journal|Remounting filesystem read-only"; then
 	pass "ext4 under the cache stayed writable (no journal abort, no remount)"

@@ -8,12 +8,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "log.h"
 #include "util.h"
 
@@ -229,6 +231,46 @@ int cache_sync_result(struct cache *c, unsigned qid, uint64_t ticket)
 }
 
 /*
+ * The cache file's sync failed (journal_sync marked it in the table):
+ * every page in its doubt goes, chunk by chunk under the exclusive hold,
+ * so that no write or fill sets a page present across the drop (state.h).
+ */
+static void drop_doubted(struct cache *c)
+{
+	uint64_t dropped = 0;
+
+	/* A worker that dies here leaves the drop to the next (state_open). */
+	fault_point("GLIDEFS_TEST_DIE_SYNC_FAILED", "with the cache file's failed sync marked");
+	for (uint64_t ch = 0; ch < c->nchunks; ch++) {
+		if (!state_sync_doubts(c->state, ch))
+			continue;
+		cache_take_chunk(c, ch);
+		dropped += state_sync_failed(c->state, ch);
+		cache_release_chunk(c, ch);
+		cache_kick_all(c);
+	}
+	state_sync_failure_done(c->state);
+	log_warn("export %s: the cache file's writeback failed; %" PRIu64 " pages written since "
+		 "its last good sync are dropped (dirty ones read as I/O errors until written "
+		 "again)", c->name, dropped);
+}
+
+/* A sync of the cache and its journal, and the drop when the cache's failed. */
+static int sync_cache(struct cache *c)
+{
+	int r;
+
+	pthread_mutex_lock(&c->sync_lock);
+	r = journal_sync(c->journal, c->cfg.cache_fd);
+	if (state_sync_drop_pending(c->state))
+		drop_doubted(c);
+	if (state_sync_inherited_failure(c->state) && r == 0)
+		r = -EIO;
+	pthread_mutex_unlock(&c->sync_lock);
+	return r;
+}
+
+/*
  * One pass answers every FLUSH asked before it began: group commit. A
  * pass that fails fails exactly its own tickets.
  */
@@ -250,7 +292,7 @@ static void *sync_main(void *arg)
 		}
 		if (!any)
 			continue;
-		r = journal_sync(c->journal, c->cfg.cache_fd);
+		r = sync_cache(c);
 		if (r < 0)
 			log_error_errno_ratelimited(r, "export %s: FLUSH: sync the cache", c->name);
 		for (unsigned i = 0; i < c->cfg.nr_queues; i++) {
@@ -288,6 +330,7 @@ static void free_cache(struct cache *c)
 	state_close(c->state);
 	manifest_free(&c->manifest);
 	pthread_mutex_destroy(&c->manifest_lock);
+	pthread_mutex_destroy(&c->sync_lock);
 	free(c->fill_pending);
 	free(c->fill_failed);
 	free(c->claimed);
@@ -356,6 +399,7 @@ int cache_open(const struct cache_config *cfg, struct cache **out)
 	c->cfg = *cfg;
 	c->fill_pipe[0] = c->fill_pipe[1] = c->sync_fd = -1;
 	pthread_mutex_init(&c->manifest_lock, NULL);
+	pthread_mutex_init(&c->sync_lock, NULL);
 	c->name = strdup(cfg->name);
 	if (!c->name) {
 		r = -ENOMEM;
@@ -405,7 +449,7 @@ int cache_close(struct cache *c, bool flush)
 	cache_fetch_stop(c);
 	/* Everything acknowledged is durable in the cache before we go. */
 	if (c->journal) {
-		int sr = journal_sync(c->journal, c->cfg.cache_fd);
+		int sr = sync_cache(c);
 
 		if (sr < 0) {
 			log_error_errno(sr, "export %s: sync the cache", c->name);

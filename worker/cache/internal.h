@@ -61,6 +61,8 @@ struct cache {
 	size_t gc_ndead;
 
 	int sync_fd; /* eventfd: a FLUSH waits */
+	/* One sync of the cache at a time, with its drop: the sync thread, then cache_close. */
+	pthread_mutex_t sync_lock;
 	atomic_bool stopping;	    /* the sync thread's */
 	atomic_bool stopping_fetch; /* the fetchers': drop what is asked */
 	pthread_t sync_thread;

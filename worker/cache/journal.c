@@ -279,26 +279,10 @@ static int append(struct journal *j, const void *buf, size_t len)
 	return 0;
 }
 
-/*
- * The cache file's sync failed: some page written since the last good one
- * is not on the disk, and no later fsync would say so again (the error is
- * reported once). Every page unsynced goes (state.h).
- */
-static void drop_unsynced(struct journal *j, const uint64_t *taken, int err)
-{
-	uint64_t dropped = 0;
-
-	for (uint64_t c = 0; c < state_chunks(j->s); c++)
-		dropped += state_sync_failed(j->s, c, taken + c * j->words);
-	log_error_errno_ratelimited(err, "journal %s: the cache file's writeback failed; %" PRIu64
-				    " pages written since its last sync are dropped (dirty ones "
-				    "read as I/O errors until written again)", j->path, dropped);
-}
-
 int journal_sync(struct journal *j, int cache_fd)
 {
 	uint64_t nchunks = state_chunks(j->s);
-	_cleanup_free_ uint64_t *gens = NULL, *taken = NULL;
+	_cleanup_free_ uint64_t *gens = NULL;
 	size_t nrec = 0;
 	bool compact;
 	int r;
@@ -308,8 +292,7 @@ int journal_sync(struct journal *j, int cache_fd)
 	compact = j->file_len > COMPACT_MIN &&
 		  j->file_len > COMPACT_FACTOR * (JOURNAL_HEADER + nchunks * j->rec_len);
 	gens = calloc(nchunks, sizeof(*gens));
-	taken = calloc(nchunks * j->words, sizeof(*taken));
-	r = gens && taken ? 0 : -ENOMEM;
+	r = gens ? 0 : -ENOMEM;
 	/*
 	 * Snapshot first: a bit is set only after its page's data was
 	 * written, so the cache sync below covers every page claimed here.
@@ -324,10 +307,14 @@ int journal_sync(struct journal *j, int cache_fd)
 	}
 	/* What this sync covers, should it fail: taken only once it is sure to run. */
 	for (uint64_t c = 0; r == 0 && c < nchunks; c++)
-		state_sync_take(j->s, c, taken + c * j->words);
-	if (r == 0 && fdatasync(cache_fd) < 0) {
-		r = -errno;
-		drop_unsynced(j, taken, r);
+		state_sync_take(j->s, c);
+	if (r == 0) {
+		if (fdatasync(cache_fd) < 0) {
+			r = -errno;
+			state_sync_mark_failed(j->s);
+		} else {
+			state_sync_succeeded(j->s);
+		}
 	}
 	if (r == 0 && compact)
 		r = rewrite(j, nrec);

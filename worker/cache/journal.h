@@ -45,6 +45,10 @@ void journal_close(struct journal *j);
 /*
  * Make the cache durable: snapshot the chunks written since the last
  * sync, fdatasync cache_fd, append their records and sync the journal.
+ * When the fdatasync fails, the table says so (state_sync_drop_pending)
+ * and the caller drops the pages in doubt: under the chunks' exclusive
+ * holds, which this journal's lock must not be held for (the evictor
+ * holds a chunk while it appends). One caller at a time.
  */
 int journal_sync(struct journal *j, int cache_fd);
 

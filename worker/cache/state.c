@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 #include "log.h"
 #include "util.h"
 
-#define STATE_MAGIC "GLIDEST2"
+#define STATE_MAGIC "GLIDEST3"
 #define STATE_HEADER 4096U
 
 /*
@@ -42,11 +43,17 @@ struct counters {
 	 * a clear may be counted before the set it undoes.
 	 */
 	_Atomic int64_t dirty_pages;
+	/*
+	 * Set when a sync of the cache file failed, cleared once every page
+	 * in its doubt is dropped: a worker that dies in between leaves it
+	 * for the next one (state_open).
+	 */
+	_Atomic uint32_t drop_pending;
 };
 
 /*
- * One chunk, followed by its present, dirty and unsynced bitmaps (words
- * each). Every field is touched by several threads, always atomically.
+ * One chunk, followed by its present, dirty, unsynced and syncing bitmaps
+ * (words each). Every field is touched by several threads, always atomically.
  */
 struct chunk {
 	_Atomic uint64_t gen;	    /* bumped by every recorded write */
@@ -54,7 +61,7 @@ struct chunk {
 	_Atomic uint64_t last_use;  /* ms, CLOCK_MONOTONIC_COARSE */
 	_Atomic uint32_t use;	    /* see USE_* */
 	uint32_t pad;
-	_Atomic uint64_t bits[];    /* present[words], dirty[words], unsynced[words] */
+	_Atomic uint64_t bits[];    /* present, dirty, unsynced, syncing: words each */
 };
 
 struct state {
@@ -65,6 +72,8 @@ struct state {
 	uint32_t chunk_size;
 	uint32_t words;
 	size_t stride;
+	/* A predecessor's failed sync, dropped at open: the next FLUSH fails (sync thread). */
+	atomic_bool inherited_failure;
 };
 
 static struct counters *counters(const struct state *s)
@@ -92,6 +101,11 @@ static _Atomic uint64_t *unsynced_bits(const struct state *s, uint64_t c)
 	return chunk_at(s, c)->bits + 2 * s->words;
 }
 
+static _Atomic uint64_t *syncing_bits(const struct state *s, uint64_t c)
+{
+	return chunk_at(s, c)->bits + 3 * s->words;
+}
+
 static int read_boot_id(char *buf, size_t len)
 {
 	_cleanup_close_ int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
@@ -105,6 +119,41 @@ static int read_boot_id(char *buf, size_t len)
 		return -errno;
 	buf[strcspn(buf, "\n")] = 0;
 	return 0;
+}
+
+/*
+ * The previous worker died in a sync of the cache file. If it had seen
+ * the sync fail, the pages in doubt go now, as it would have dropped
+ * them, and the FLUSH it was answering (reissued to us) fails. If not, the sync's outcome is unknown and the pages it took are
+ * unsynced again: the next sync covers them, and a write-back error not
+ * yet reported is reported to this worker's own open of the file.
+ */
+static void settle_dead_sync(struct state *s, const char *path)
+{
+	uint64_t dropped = 0, retaken = 0;
+
+	if (atomic_load(&counters(s)->drop_pending)) {
+		for (uint64_t c = 0; c < s->nchunks; c++)
+			dropped += state_sync_failed(s, c);
+		atomic_store(&counters(s)->drop_pending, 0);
+		atomic_store(&s->inherited_failure, true);
+		log_warn("state table %s: the previous worker's sync of the cache file failed; "
+			 "%" PRIu64 " pages in its doubt are dropped now", path, dropped);
+		return;
+	}
+	for (uint64_t c = 0; c < s->nchunks; c++) {
+		_Atomic uint64_t *u = unsynced_bits(s, c), *y = syncing_bits(s, c);
+
+		for (uint32_t i = 0; i < s->words; i++) {
+			uint64_t w = atomic_exchange(&y[i], 0);
+
+			atomic_fetch_or(&u[i], w);
+			retaken += (uint64_t)__builtin_popcountll(w);
+		}
+	}
+	if (retaken)
+		log_info("state table %s: the previous worker died in a sync of the cache file; "
+			 "its %" PRIu64 " pages are left for the next sync", path, retaken);
 }
 
 int state_open(const char *path, uint64_t size, uint32_t chunk_size, struct state **out,
@@ -125,7 +174,7 @@ int state_open(const char *path, uint64_t size, uint32_t chunk_size, struct stat
 	s->chunk_size = chunk_size;
 	s->nchunks = (size + chunk_size - 1) / chunk_size;
 	s->words = (chunk_size / STATE_PAGE + 63) / 64;
-	s->stride = sizeof(struct chunk) + 3 * s->words * sizeof(uint64_t);
+	s->stride = sizeof(struct chunk) + 4 * s->words * sizeof(uint64_t);
 	s->map_len = STATE_HEADER + s->nchunks * s->stride;
 	want.chunk_size = chunk_size;
 	want.words = s->words;
@@ -167,6 +216,8 @@ int state_open(const char *path, uint64_t size, uint32_t chunk_size, struct stat
 	/* Whoever held chunks before is gone; their I/O ended with them. */
 	for (uint64_t c = 0; c < s->nchunks; c++)
 		atomic_store(&chunk_at(s, c)->use, 0);
+	if (*reused)
+		settle_dead_sync(s, path);
 	*out = TAKE_PTR(s);
 	return 0;
 }
@@ -378,25 +429,57 @@ void state_fill_done(struct state *s, uint64_t chunk, uint32_t first, uint32_t n
 	for_pages(present_bits(s, chunk), first, n, set_bits);
 }
 
-void state_sync_take(struct state *s, uint64_t chunk, uint64_t *taken)
+void state_sync_take(struct state *s, uint64_t chunk)
 {
-	_Atomic uint64_t *u = unsynced_bits(s, chunk);
+	_Atomic uint64_t *u = unsynced_bits(s, chunk), *y = syncing_bits(s, chunk);
 
 	/* A load first: most words have nothing to take, and a load costs less. */
 	for (uint32_t i = 0; i < s->words; i++)
-		taken[i] = atomic_load(&u[i]) ? atomic_exchange(&u[i], 0) : 0;
+		if (atomic_load(&u[i]))
+			atomic_fetch_or(&y[i], atomic_exchange(&u[i], 0));
 }
 
-uint64_t state_sync_failed(struct state *s, uint64_t chunk, const uint64_t *taken)
+void state_sync_succeeded(struct state *s)
+{
+	for (uint64_t c = 0; c < s->nchunks; c++) {
+		_Atomic uint64_t *y = syncing_bits(s, c);
+
+		for (uint32_t i = 0; i < s->words; i++)
+			if (atomic_load(&y[i]))
+				atomic_store(&y[i], 0);
+	}
+}
+
+void state_sync_mark_failed(struct state *s)
+{
+	atomic_store(&counters(s)->drop_pending, 1);
+}
+
+bool state_sync_drop_pending(const struct state *s)
+{
+	return atomic_load(&counters(s)->drop_pending) != 0;
+}
+
+bool state_sync_doubts(const struct state *s, uint64_t chunk)
+{
+	_Atomic uint64_t *u = unsynced_bits(s, chunk), *y = syncing_bits(s, chunk);
+
+	for (uint32_t i = 0; i < s->words; i++)
+		if (atomic_load(&u[i]) | atomic_load(&y[i]))
+			return true;
+	return false;
+}
+
+uint64_t state_sync_failed(struct state *s, uint64_t chunk)
 {
 	struct chunk *ck = chunk_at(s, chunk);
 	_Atomic uint64_t *present = present_bits(s, chunk), *dirty = dirty_bits(s, chunk);
-	_Atomic uint64_t *u = unsynced_bits(s, chunk);
+	_Atomic uint64_t *u = unsynced_bits(s, chunk), *y = syncing_bits(s, chunk);
 	uint64_t dropped = 0;
 	bool lost = false;
 
 	for (uint32_t i = 0; i < s->words; i++) {
-		uint64_t doubt = taken[i] | atomic_load(&u[i]);
+		uint64_t doubt = atomic_exchange(&y[i], 0) | atomic_exchange(&u[i], 0);
 
 		if (!doubt)
 			continue;
@@ -411,6 +494,16 @@ uint64_t state_sync_failed(struct state *s, uint64_t chunk, const uint64_t *take
 	if (lost)
 		atomic_fetch_add(&ck->gen, 2);
 	return dropped;
+}
+
+bool state_sync_inherited_failure(struct state *s)
+{
+	return atomic_exchange(&s->inherited_failure, false);
+}
+
+void state_sync_failure_done(struct state *s)
+{
+	atomic_store(&counters(s)->drop_pending, 0);
 }
 
 void state_evicted(struct state *s, uint64_t chunk)

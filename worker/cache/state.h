@@ -31,17 +31,27 @@
  *    (state_mark_clean); a write in between leaves the chunk dirty.
  *  - A page is unsynced from the admission of a write to it (and again
  *    once its data is in, and from a fill) until a sync of the cache file
- *    that took the bit succeeds. When that sync fails, the cache file's
- *    writeback failed for some page written since, and Linux does not say
- *    which (nor will a later fsync): every unsynced page is dropped. A
- *    clean one is fetched again; a dirty one is lost, dirty and not
- *    present, and reads as an I/O error (never the data it replaced, nor
- *    the store's older copy) until it is written again. Not yet closed
- *    (the model's failing-sync configurations find each): a write or
- *    fill in flight across the failure, which sets its page present
- *    after the drop; a worker that dies between the failed sync and the
- *    drop, or after the take (the taken bits die with it); a flusher
- *    pass that read the generation before a drop of clean pages.
+ *    that took the bit succeeds. The take moves the bits to the table's
+ *    syncing set, so that they outlive a worker that dies in the sync.
+ *    When the sync fails, the cache file's writeback failed for some
+ *    page written since, and Linux does not say which (nor will a later
+ *    fsync): every page syncing or unsynced is dropped. A clean one is
+ *    fetched again; a dirty one is lost, dirty and not present, and
+ *    reads as an I/O error (never the data it replaced, nor the store's
+ *    older copy) until it is written again. The drop is made chunk by
+ *    chunk under the exclusive hold, so no write, fill or upload read is
+ *    half done across it (one that set its page present after the drop
+ *    would make a stale page look good). A failed sync is marked in the
+ *    table before the drop: a worker that dies in between leaves the
+ *    drop to the next (state_open); one that dies in the sync before
+ *    seeing its outcome leaves the syncing pages unsynced again, for the
+ *    next worker's sync. One window is left open: a worker killed while
+ *    its sync fails, after the kernel reported the error to it and
+ *    before the mark. Linux reports a write-back error once to each open
+ *    of the file that has not seen it, and the dead worker's open was
+ *    the one; the next worker's sync succeeds, and its stale pages stay.
+ *    Closing it needs an open of the cache file kept across workers by
+ *    another process (the supervisor), never synced but to ask.
  *
  * tests/model/cache.pml models these rules, with the journal, the
  * flusher, fills, eviction, crashes, power loss and failing syncs, for
@@ -62,7 +72,8 @@ struct state;
  * chunk_size, creating or re-initialising it when it is missing, of
  * another geometry or from another boot. *reused says whether it kept
  * what a previous worker of this boot recorded. A chunk left with I/O
- * or an exclusive hold by a dead worker is released.
+ * or an exclusive hold by a dead worker is released, and a sync it died
+ * in is settled (state_sync_take).
  */
 int state_open(const char *path, uint64_t size, uint32_t chunk_size, struct state **out,
 	       bool *reused);
@@ -121,12 +132,27 @@ void state_fill_done(struct state *s, uint64_t chunk, uint32_t first, uint32_t n
 void state_evicted(struct state *s, uint64_t chunk);
 
 /*
- * A sync of the cache file (journal.c): before it, take chunk's unsynced
- * bits (state_words of them into taken); when it failed, drop the pages
- * taken and those unsynced since, and return how many were present.
+ * A sync of the cache file (journal.c, cache.c). Before it, each chunk's
+ * unsynced bits are taken into its syncing set; after it succeeded, the
+ * syncing sets are cleared. When it failed, state_sync_mark_failed
+ * records that in the table; then state_sync_failed drops the pages
+ * syncing or unsynced of each chunk that state_sync_doubts (under its
+ * exclusive hold, returning how many were present), and
+ * state_sync_failure_done ends it.
  */
-void state_sync_take(struct state *s, uint64_t chunk, uint64_t *taken);
-uint64_t state_sync_failed(struct state *s, uint64_t chunk, const uint64_t *taken);
+void state_sync_take(struct state *s, uint64_t chunk);
+void state_sync_succeeded(struct state *s);
+void state_sync_mark_failed(struct state *s);
+bool state_sync_drop_pending(const struct state *s);
+bool state_sync_doubts(const struct state *s, uint64_t chunk);
+uint64_t state_sync_failed(struct state *s, uint64_t chunk);
+void state_sync_failure_done(struct state *s);
+/*
+ * Once true after state_open dropped what a dead worker's failed sync put
+ * in doubt: the FLUSH that sync answered is reissued to this worker, and
+ * must fail too.
+ */
+bool state_sync_inherited_failure(struct state *s);
 
 /*
  * Which pages are missing, to be filled from the store: bit i of words
