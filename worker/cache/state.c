@@ -124,9 +124,10 @@ static int read_boot_id(char *buf, size_t len)
 /*
  * The previous worker died in a sync of the cache file. If it had seen
  * the sync fail, the pages in doubt go now, as it would have dropped
- * them, and the FLUSH it was answering (reissued to us) fails. If not, the sync's outcome is unknown and the pages it took are
- * unsynced again: the next sync covers them, and a write-back error not
- * yet reported is reported to this worker's own open of the file.
+ * them, and the FLUSH it was answering (reissued to us) fails. If not,
+ * the sync's outcome is unknown and the pages it took are unsynced
+ * again: the next sync covers them, and a write-back error not yet
+ * reported is reported to this worker's own open of the file.
  */
 static void settle_dead_sync(struct state *s, const char *path)
 {
