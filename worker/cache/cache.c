@@ -277,7 +277,8 @@ static int sync_cache(struct cache *c)
 static void *sync_main(void *arg)
 {
 	struct cache *c = arg;
-	uint64_t asked[c->cfg.nr_queues];
+	const unsigned nq = c->cfg.nr_queues;
+	uint64_t asked[nq];
 
 	while (!atomic_load(&c->stopping)) {
 		uint64_t v;
@@ -286,7 +287,7 @@ static void *sync_main(void *arg)
 
 		if (read(c->sync_fd, &v, sizeof(v)) < 0 && errno != EINTR)
 			break;
-		for (unsigned i = 0; i < c->cfg.nr_queues; i++) {
+		for (unsigned i = 0; i < nq; i++) {
 			asked[i] = atomic_load(&c->mbox[i].sync_asked);
 			any |= asked[i] != atomic_load(&c->mbox[i].sync_done);
 		}
@@ -295,7 +296,7 @@ static void *sync_main(void *arg)
 		r = sync_cache(c);
 		if (r < 0)
 			log_error_errno_ratelimited(r, "export %s: FLUSH: sync the cache", c->name);
-		for (unsigned i = 0; i < c->cfg.nr_queues; i++) {
+		for (unsigned i = 0; i < nq; i++) {
 			struct mailbox *m = &c->mbox[i];
 
 			for (uint64_t t = atomic_load(&m->sync_done) + 1; t <= asked[i]; t++)
